@@ -1,0 +1,9 @@
+"""Test-session defaults: notebooks run in the smoke profile and read the offline mirror when it is beside the repo."""
+import os
+import pathlib
+
+os.environ.setdefault("TLKERAS_PROFILE", "smoke")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_mirror = pathlib.Path(__file__).resolve().parent.parent / "shared" / "data"
+if "TLKERAS_MIRROR" not in os.environ and _mirror.is_dir():
+    os.environ["TLKERAS_MIRROR"] = str(_mirror)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The course's one entry point. On a fresh Linux machine with Python >= 3.10:
+#   bash course.sh run  [--profile smoke|full|auto] [--notebooks 01 02 ...] [--out build]
+#   bash course.sh test [extra pytest arguments]
+# Both create a virtual environment (.venv, or $TLKERAS_VENV), install tlkeras and its dependencies
+# into it, point $TLKERAS_MIRROR at ../shared/data when that offline mirror sits beside the checkout,
+# and then run the course (executed notebooks, HTML, results.json/.md in build/) or the test suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+command="${1:-}"
+case "$command" in
+  run|test) shift ;;
+  *) echo "usage: bash course.sh run [runner options] | bash course.sh test [pytest options]" >&2; exit 2 ;;
+esac
+
+python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
+  echo "tlkeras needs Python >= 3.10 (found $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2; exit 2; }
+
+venv="${TLKERAS_VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "== creating virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.tlkeras-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== installing tlkeras and its dependencies (TensorFlow is large: a few minutes the first time)"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -e .
+  touch "$stamp"
+fi
+
+if [ -z "${TLKERAS_MIRROR:-}" ] && [ -d ../shared/data ]; then
+  export TLKERAS_MIRROR="$(cd ../shared/data && pwd)"
+fi
+echo "== offline mirror: ${TLKERAS_MIRROR:-none (data and weights are downloaded)}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
+
+if [ "$command" = run ]; then
+  exec "$venv/bin/python" -m tlkeras run "$@"
+else
+  export TLKERAS_PROFILE="${TLKERAS_PROFILE:-smoke}"
+  exec "$venv/bin/python" -m pytest "$@"
+fi

@@ -1,0 +1,28 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+
+from tlkeras import plots
+
+
+def test_plot_histories_draws_train_and_validation():
+    ax = plots.plot_histories({"a": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, "b": {"loss": [2.0, 1.0]}})
+    assert len(ax.lines) == 3
+
+
+def test_plot_histories_rejects_missing_metric():
+    with pytest.raises(ValueError, match="has no 'accuracy'"):
+        plots.plot_histories({"a": {"loss": [1.0]}}, metric="accuracy")
+
+
+def test_layer_histograms_one_panel_per_layer():
+    axes = plots.plot_layer_histograms({"l1": np.ones(10), "l2": np.zeros(10), "l3": np.arange(10)})
+    assert len(axes) == 3
+
+
+def test_table_text_and_html():
+    table = plots.table([{"scheme": "he", "acc": 0.81234}, {"scheme": "<b>", "acc": 0.1}])
+    assert "0.812" in str(table) and "scheme" in str(table).splitlines()[0]
+    assert "&lt;b&gt;" in table._repr_html_()

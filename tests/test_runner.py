@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tlkeras import runner
+
+
+def write_notebook(folder, name, sources):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, folder / name)
+
+
+@pytest.fixture
+def course(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder, "01_ok.ipynb", [
+        "import os, tlkeras as tlk",
+        "tlk.record('demo/answer', 42)\ntlk.record('demo/profile', tlk.config.resolve_profile('auto'))",
+    ])
+    write_notebook(folder, "02_broken.ipynb", ["import tlkeras as tlk\ntlk.record('demo/before', 1.5)", "1 / 0"])
+    return folder
+
+
+def test_find_notebooks_by_prefix_and_errors(course):
+    assert [p.name for p in runner.find_notebooks(["02"], course)] == ["02_broken.ipynb"]
+    assert len(runner.find_notebooks(None, course)) == 2
+    with pytest.raises(ValueError, match="available: 01_ok, 02_broken"):
+        runner.find_notebooks(["07"], course)
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no course notebooks"):
+        runner.find_notebooks(None, tmp_path)
+
+
+@pytest.mark.slow
+def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkeypatch):
+    out = tmp_path / "build"
+    monkeypatch.delenv("TLKERAS_PROFILE", raising=False)
+    code = runner.run(profile="smoke", notebooks=None, out=str(out), folder=course)
+    assert code == 1  # the broken notebook fails the run ...
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["demo/answer"] == 42 and summary["demo/profile"] == "smoke"
+    assert summary["demo/before"] == 1.5  # ... but what it recorded before failing is kept
+    statuses = {stem: info["status"] for stem, info in summary["_run"]["notebooks"].items()}
+    assert statuses == {"01_ok": "ok", "02_broken": "failed"}
+    assert "ZeroDivisionError" in summary["_run"]["notebooks"]["02_broken"]["error"]
+    executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
+    assert executed.cells[1].outputs, "the executed copy keeps its outputs"
+    assert (out / "01_ok.html").read_text().lstrip().lower().startswith("<!doctype html>")
+    markdown = (out / "results.md").read_text()
+    assert "`demo/answer` | 42" in markdown and "failed" in markdown
+
+
+def test_cli_rejects_unknown_notebook():
+    result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--notebooks", "99"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no notebook matches '99'" in result.stderr
+
+
+def test_cli_help_lists_profiles():
+    result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "{smoke,full,auto}" in result.stdout

@@ -1,0 +1,84 @@
+"""Named weight-initialization schemes from the course, plus a serializable sparse initializer."""
+import math
+import random
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="tlkeras")
+class SparseInitializer(keras.initializers.Initializer):
+    """Each unit gets exactly `k` non-zero incoming weights drawn from N(0, stddev^2); all others are 0.
+
+    Martens (2010) proposed it as another way to keep the variance of a unit's input under control:
+    the unit's fan-in is effectively `k`, whatever the real fan-in is, while randomness still breaks
+    symmetry. The default ``stddev=1/sqrt(k)`` keeps Var(output) equal to Var(input).
+    Works for Dense kernels (fan_in, units) and convolution kernels (..., in_channels, filters).
+    """
+
+    def __init__(self, k=10, stddev=None, seed=None):
+        if int(k) < 1:
+            raise ValueError(f"k must be a positive number of connections per unit, got {k!r}")
+        if stddev is not None and float(stddev) <= 0:
+            raise ValueError(f"stddev must be positive, got {stddev!r}")
+        self.k = int(k)
+        self.stddev = None if stddev is None else float(stddev)
+        self.seed = int(seed) if seed is not None else random.randrange(2**31)
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(int(size) for size in shape)
+        if len(shape) < 2:
+            raise ValueError(f"sparse initialization needs a kernel of rank >= 2, got shape {shape}")
+        units = shape[-1]
+        fan_in = int(np.prod(shape[:-1]))
+        k = min(self.k, fan_in)
+        stddev = self.stddev if self.stddev is not None else 1.0 / math.sqrt(k)
+        rng = np.random.default_rng(self.seed)
+        weights = np.zeros((fan_in, units), dtype="float32")
+        for unit in range(units):
+            rows = rng.choice(fan_in, size=k, replace=False)
+            weights[rows, unit] = rng.normal(0.0, stddev, size=k)
+        return keras.ops.convert_to_tensor(weights.reshape(shape), dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"k": self.k, "stddev": self.stddev, "seed": self.seed}
+
+
+def _variance_scaling(scale, distribution):
+    return lambda seed: keras.initializers.VarianceScaling(
+        scale=scale, mode="fan_in", distribution=distribution, seed=seed
+    )
+
+
+# name -> (factory(seed) -> Initializer, one-line description shown in the notebooks)
+SCHEMES = {
+    "zeros": (lambda seed: keras.initializers.Zeros(), "all weights 0"),
+    "ones": (lambda seed: keras.initializers.Ones(), "all weights 1"),
+    "uniform": (lambda seed: keras.initializers.RandomUniform(0.0, 1.0, seed=seed), "U(0, 1)"),
+    # U(-a, a) has variance a^2/3, so a = 1/sqrt(n) is variance scaling with scale 1/3.
+    "general_rule": (_variance_scaling(1.0 / 3.0, "uniform"), "U(-1/sqrt(n), 1/sqrt(n)), n = fan_in"),
+    "normal_fan_in": (_variance_scaling(1.0, "untruncated_normal"), "N(0, std=1/sqrt(n)), n = fan_in"),
+    "small_random": (lambda seed: keras.initializers.RandomNormal(0.0, 0.01, seed=seed), "0.01 * N(0, 1)"),
+    "lecun_normal": (lambda seed: keras.initializers.LecunNormal(seed=seed), "truncated N, Var = 1/fan_in"),
+    "lecun_uniform": (lambda seed: keras.initializers.LecunUniform(seed=seed), "U, Var = 1/fan_in"),
+    "glorot_uniform": (lambda seed: keras.initializers.GlorotUniform(seed=seed), "U, Var = 2/(fan_in+fan_out)"),
+    "glorot_normal": (lambda seed: keras.initializers.GlorotNormal(seed=seed), "truncated N, Var = 2/(fan_in+fan_out)"),
+    "he_normal": (lambda seed: keras.initializers.HeNormal(seed=seed), "truncated N, Var = 2/fan_in"),
+    "he_uniform": (lambda seed: keras.initializers.HeUniform(seed=seed), "U, Var = 2/fan_in"),
+    "sparse": (lambda seed: SparseInitializer(k=10, seed=seed), "10 inputs per unit from N(0, 1/10), rest 0"),
+}
+
+
+def get(name, seed=None):
+    """A fresh Keras initializer for scheme `name` (see `SCHEMES`); an Initializer passes through."""
+    if isinstance(name, keras.initializers.Initializer):
+        return name
+    if name not in SCHEMES:
+        raise ValueError(f"Unknown initialization scheme {name!r}; valid names: {', '.join(SCHEMES)}")
+    return SCHEMES[name][0](seed)
+
+
+def describe(name):
+    """The one-line description of scheme `name`."""
+    get(name)  # validates the name
+    return SCHEMES[name][1]
