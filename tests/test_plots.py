@@ -26,3 +26,9 @@ def test_table_text_and_html():
     table = plots.table([{"scheme": "he", "acc": 0.81234}, {"scheme": "<b>", "acc": 0.1}])
     assert "0.812" in str(table) and "scheme" in str(table).splitlines()[0]
     assert "&lt;b&gt;" in table._repr_html_()
+
+
+def test_many_runs_get_distinct_colours():
+    runs = {f"run{i}": {"loss": [1.0, 0.5]} for i in range(12)}
+    colours = {str(line.get_color()) for line in plots.plot_histories(runs).lines}
+    assert len(colours) == 12

@@ -2,6 +2,7 @@
 import html
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 
@@ -18,12 +19,14 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
         values = _history_dict(history)
         if metric not in values:
             raise ValueError(f"run {name!r} has no {metric!r}; it has {sorted(values)}")
-        color = f"C{index % 10}"
+        # more than 10 runs would wrap the default colour cycle and make two runs look alike
+        color = plt.cm.tab20(index % 20) if len(histories) > 10 else f"C{index}"
         epochs = np.arange(1, len(values[metric]) + 1)
         ax.plot(epochs, values[metric], color=color, label=name)
         if f"val_{metric}" in values:
             ax.plot(epochs, values[f"val_{metric}"], color=color, linestyle="--")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel(metric + (" (dashed: validation)" if any(
         f"val_{metric}" in _history_dict(h) for h in histories.values()) else ""))
     if logy:
