@@ -8,7 +8,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "backbones", "config", "data", "diagnostics", "features", "images", "inits", "models",
+    "backbones", "config", "data", "diagnostics", "features", "fourcase", "images", "inits", "models",
     "plots", "pretraining", "results", "runner", "skin", "strategy", "training",
 )
 
