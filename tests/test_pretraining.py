@@ -1,0 +1,124 @@
+import keras
+import numpy as np
+import pytest
+
+import tlkeras as tlk
+from tlkeras import pretraining
+
+
+def low_rank_data(n=256, dim=20, rank=3, seed=0):
+    """Unlabelled vectors in [0, 1] that lie near a 3-dimensional subspace, so an autoencoder can learn them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, dim))
+    return (1 / (1 + np.exp(-x))).astype("float32")
+
+
+def test_autoencoder_shapes_and_names():
+    model = pretraining.autoencoder(12, 5, activation="tanh", noise_stddev=0.1)
+    assert model.get_layer("encoder").kernel.shape == (12, 5)
+    assert model.get_layer("decoder").kernel.shape == (5, 12)
+    assert model.output.shape == (None, 12)
+    with pytest.raises(ValueError, match="positive"):
+        pretraining.autoencoder(12, 0)
+
+
+def test_greedy_pretrain_rejects_bad_input():
+    with pytest.raises(ValueError, match="sizes"):
+        pretraining.greedy_pretrain(low_rank_data(), [])
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        pretraining.greedy_pretrain(np.zeros(10), [4])
+
+
+@pytest.mark.slow
+def test_greedy_pretrain_stacks_frozen_encoders_that_learn():
+    x = low_rank_data(n=2048)
+    encoders, histories = pretraining.greedy_pretrain(
+        x, [8, 4], activation="sigmoid", epochs=4, batch_size=32, learning_rate=0.01, seed=1)
+    assert [tuple(e.kernel.shape) for e in encoders] == [(20, 8), (8, 4)]
+    assert all(not e.trainable for e in encoders)
+    assert all(e.get_config()["activation"] == "sigmoid" for e in encoders)
+    for history in histories:
+        assert "val_loss" in history.history
+        # each autoencoder must reconstruct its input clearly better at the end than at the start
+        assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+
+
+@pytest.mark.slow
+def test_pretrained_mlp_reuses_the_mlp_builder_and_copies_weights():
+    x = low_rank_data()
+    encoders, _ = pretraining.greedy_pretrain(x, [8, 4], activation="tanh", epochs=1, seed=2)
+    model = pretraining.pretrained_mlp(encoders, input_shape=(20,), num_classes=3, seed=0)
+    reference = tlk.models.mlp(hidden=(8, 4), activation="tanh", input_shape=(20,), num_classes=3)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in reference.layers]
+    for index, encoder in enumerate(encoders, start=1):
+        for copied, original in zip(model.get_layer(f"hidden_{index}").get_weights(), encoder.get_weights()):
+            np.testing.assert_array_equal(copied, original)
+    assert model.get_layer("hidden_1").get_config()["activation"] == "tanh"
+    assert all(layer.trainable for layer in model.layers)  # fine-tuning trains the whole stack
+    probabilities = model.predict(x[:5], verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_load_encoders_checks_sizes_and_layer_names():
+    encoder_model = pretraining.autoencoder(20, 8)
+    encoder = encoder_model.get_layer("encoder")
+    wrong_width = tlk.models.mlp(hidden=(6,), input_shape=(20,))
+    with pytest.raises(ValueError, match="sizes must match"):
+        pretraining.load_encoders(wrong_width, [encoder])
+    too_shallow = tlk.models.mlp(hidden=(8,), input_shape=(20,))
+    second = pretraining.autoencoder(8, 4).get_layer("encoder")
+    with pytest.raises(ValueError, match="hidden_2"):
+        pretraining.load_encoders(too_shallow, [encoder, second])
+    with pytest.raises(ValueError, match="at least one"):
+        pretraining.pretrained_mlp([])
+
+
+def tiny_feature_net():
+    inputs = keras.Input((4, 4, 1))
+    conv = keras.layers.Conv2D(3, 2, name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed=0))(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(conv)
+    outputs = keras.layers.Dense(2, activation="softmax", name="output")(pooled)
+    return keras.Model(inputs, outputs)
+
+
+def test_feature_extractor_is_frozen_and_checks_names():
+    extractor = pretraining.feature_extractor(tiny_feature_net(), ["conv", "pool"])
+    assert not extractor.trainable
+    assert [tuple(out.shape) for out in extractor.outputs] == [(None, 3, 3, 3), (None, 3)]
+    with pytest.raises(ValueError, match="unknown layer"):
+        pretraining.feature_extractor(tiny_feature_net(), ["conv_9"])
+
+
+def test_perceptual_loss_compares_features_per_example():
+    extractor = pretraining.feature_extractor(tiny_feature_net(), ["conv"])
+    loss = pretraining.perceptual_loss(extractor)
+    rng = np.random.default_rng(0)
+    target = rng.random((5, 16)).astype("float32")  # flat vectors are reshaped to (4, 4, 1)
+    other = rng.random((5, 16)).astype("float32")
+    same = keras.ops.convert_to_numpy(loss(target, target))
+    assert same.shape == (5,)
+    np.testing.assert_allclose(same, 0.0, atol=1e-7)
+    features_a = extractor(target.reshape(5, 4, 4, 1))
+    features_b = extractor(other.reshape(5, 4, 4, 1))
+    expected = np.mean((np.asarray(features_a) - np.asarray(features_b)).reshape(5, -1) ** 2, axis=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(target, other)), expected, rtol=1e-5)
+    with_pixels = pretraining.perceptual_loss(extractor, pixel_weight=2.0)
+    pixel_mse = np.mean((target - other) ** 2, axis=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(with_pixels(target, other)),
+                               expected + 2.0 * pixel_mse, rtol=1e-5)
+    with pytest.raises(ValueError, match="pixel_weight"):
+        pretraining.perceptual_loss(extractor, pixel_weight=-1)
+
+
+@pytest.mark.slow
+def test_perceptual_loss_trains_an_autoencoder_without_moving_the_loss_network():
+    net = tiny_feature_net()
+    extractor = pretraining.feature_extractor(net, ["conv"])
+    frozen_before = [w.copy() for w in net.get_weights()]
+    x = low_rank_data(n=1024, dim=16)
+    model = pretraining.autoencoder(16, 4, activation="relu", output_activation="sigmoid", seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=pretraining.perceptual_loss(extractor, 1.0))
+    history = model.fit(x, x, epochs=3, batch_size=32, validation_split=0.25, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for before, after in zip(frozen_before, net.get_weights()):
+        np.testing.assert_array_equal(before, after)
