@@ -1,5 +1,6 @@
 """Find data sets (explicit path, offline mirror, Keras cache, Debian package, download) and load Fashion-MNIST."""
 import gzip
+import hashlib
 import pathlib
 import zlib
 
@@ -18,6 +19,15 @@ FASHION_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
+
+
+def file_digest(path, algorithm="md5"):
+    """Hex digest of a file's bytes, read in chunks (for fingerprints and pinned hashes, not security)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class DataFileError(ValueError):

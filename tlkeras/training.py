@@ -1,0 +1,156 @@
+"""Training helpers: a fit that survives interruption, per-layer-group learning rates, and small timers.
+
+`fit_resumable` wraps `model.fit` with `keras.callbacks.BackupAndRestore`, so a run killed mid-way
+(a Colab disconnect) continues from the last finished epoch when the same cell runs again.
+`layer_rate_optimizer` gives each group of layers its own learning-rate factor; a factor of 0 freezes
+the group exactly (its weights stay bit-identical), which is what `layer.trainable = False` does too.
+"""
+import json
+import pathlib
+import shutil
+import time
+
+EPOCH_LOG = "epochs.jsonl"
+
+
+def _epoch_log_callback(path):
+    import keras
+
+    class EpochLog(keras.callbacks.Callback):
+        """Append one JSON line per finished epoch (after BackupAndRestore has saved it)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}}
+            with open(path, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    return EpochLog()
+
+
+def read_epoch_log(directory):
+    """The epochs a (possibly interrupted and resumed) `fit_resumable` run finished, as a list of dicts."""
+    path = pathlib.Path(directory) / EPOCH_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _saved_epoch(backup):
+    meta = backup / "training_metadata.json"
+    return json.loads(meta.read_text())["epoch"] if meta.exists() else 0
+
+
+def fit_resumable(model, train, validation_data, epochs, directory, callbacks=(), fresh=False, verbose=0,
+                  **fit_kwargs):
+    """`model.fit` checkpointed after every epoch in `directory`; rerun after an interruption to resume.
+
+    Weights, optimizer state and the epoch counter are restored, so no epoch is lost or repeated.
+    A run that finishes deletes its backup (the next call starts afresh); `fresh=True` discards an old one.
+    Returns the history of all epochs of this run (including those before an interruption) as a dict.
+    """
+    import keras
+
+    directory = pathlib.Path(directory)
+    backup, log = directory / "backup", directory / EPOCH_LOG
+    if fresh and backup.exists():
+        shutil.rmtree(backup)
+    done = _saved_epoch(backup) if backup.exists() else 0
+    rows = read_epoch_log(directory)[:done]  # a kill between saving and logging must not repeat an epoch
+    directory.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if done:
+        print(f"resuming from {backup}: {done} of {epochs} epochs already done")
+    restore = keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True)
+    model.fit(train, validation_data=validation_data, epochs=epochs, verbose=verbose,
+              callbacks=[restore, _epoch_log_callback(log), *callbacks], **fit_kwargs)
+    history = {}
+    for row in read_epoch_log(directory):
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+    return history
+
+
+def _variable_factors(groups):
+    factors = {}
+    for layers, factor in groups:
+        if factor < 0:
+            raise ValueError(f"learning-rate factors must be >= 0, not {factor}")
+        for layer in layers if isinstance(layers, (list, tuple)) else [layers]:
+            for variable in layer.trainable_weights:
+                factors[variable.path] = float(factor)
+    return factors
+
+
+def layer_rate_optimizer(optimizer, groups, default=1.0):
+    """A copy of `optimizer` where each group of layers learns at `factor` x the base learning rate.
+
+    Args:
+        optimizer: a Keras optimizer instance (Adam, SGD, RMSprop, ...); its config is copied.
+        groups: list of (layers, factor) pairs; a factor of 0 leaves those weights exactly unchanged.
+        default: factor for variables not in any group (the new head, usually).
+    """
+    if getattr(optimizer, "weight_decay", None):
+        raise ValueError("weight decay would still move a group with factor 0; use an optimizer without it")
+    factors = _variable_factors(groups)
+    base = type(optimizer)
+
+    class LayerRateOptimizer(base):
+        def build(self, variables):
+            super().build(variables)
+            self._factors = [factors.get(v.path, default) for v in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            factor = self._factors[self._get_variable_index(variable)]
+            if factor == 0.0:
+                return  # learning rate 0: no update at all, so the weights stay bit-identical
+            super().update_step(gradient, variable, learning_rate * factor)
+
+    LayerRateOptimizer.__name__ = f"LayerRate{base.__name__}"
+    return LayerRateOptimizer.from_config(optimizer.get_config())
+
+
+class Timer:
+    """Context manager measuring wall-clock seconds: ``with Timer() as t: ...; t.seconds``."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def snapshot(layers):
+    """Copies of the weights of `layers` (a list), to check later which ones changed."""
+    return [[w.copy() for w in layer.get_weights()] for layer in layers]
+
+
+def unchanged(layers, before):
+    """True when every weight of `layers` is bit-identical to `before` (a `snapshot`)."""
+    import numpy as np
+
+    return all(np.array_equal(a, b) for layer, old in zip(layers, before) for a, b in zip(layer.get_weights(), old))
+
+
+def epoch_timer():
+    """A Keras callback whose `.seconds` lists the wall-clock time of every epoch (validation included)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+        @property
+        def steady(self):
+            """Mean seconds per epoch leaving out the first (tracing, filling caches) when there are more."""
+            times = self.seconds[1:] or self.seconds
+            return sum(times) / len(times)
+
+    return EpochTimer()
