@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -43,7 +44,10 @@ def test_empty_folder_is_a_clear_error(tmp_path):
 def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkeypatch):
     out = tmp_path / "build"
     monkeypatch.delenv("TLKERAS_PROFILE", raising=False)
+    monkeypatch.delenv("TLKERAS_RESULTS", raising=False)
     code = runner.run(profile="smoke", notebooks=None, out=str(out), folder=course)
+    # the settings reach the kernels only: this process (and later tests) must not inherit them
+    assert "TLKERAS_PROFILE" not in os.environ and "TLKERAS_RESULTS" not in os.environ
     assert code == 1  # the broken notebook fails the run ...
     summary = json.loads((out / "results.json").read_text())
     assert summary["demo/answer"] == 42 and summary["demo/profile"] == "smoke"

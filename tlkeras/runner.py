@@ -54,9 +54,9 @@ def execute(path, out_dir, profile, timeout=None):
     notebook = nbformat.read(path, as_version=4)
     results_file = out_dir / "results" / f"{path.stem}.json"
     results_file.unlink(missing_ok=True)
-    os.environ[config.PROFILE_ENV] = profile
-    os.environ[results.RESULTS_ENV] = str(results_file)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines out of the progress
+    # The kernel gets its own environment; this process's os.environ stays as it was.
+    kernel_env = dict(os.environ, **{config.PROFILE_ENV: profile, results.RESULTS_ENV: str(results_file)})
+    kernel_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines out of the progress
     total = sum(cell.cell_type == "code" for cell in notebook.cells)
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
@@ -66,7 +66,7 @@ def execute(path, out_dir, profile, timeout=None):
     started = time.monotonic()
     status, error = "ok", None
     try:
-        client.execute()
+        client.execute(env=kernel_env)
     except CellExecutionError as exc:
         status, error = "failed", str(exc).strip().splitlines()[-1][:500]
     except Exception as exc:  # kernel died, timeout, ...: still save what ran
