@@ -71,3 +71,12 @@ def test_cli_rejects_unknown_notebook():
 def test_cli_help_lists_profiles():
     result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "{smoke,full,auto}" in result.stdout
+
+
+@pytest.mark.slow
+def test_relative_out_folder_collects_results(course, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert runner.run(profile="smoke", notebooks=["01"], out="relative-build", folder=course) == 0
+    summary = json.loads((tmp_path / "relative-build" / "results.json").read_text())
+    assert summary["demo/answer"] == 42
+    assert not (course / "relative-build").exists()

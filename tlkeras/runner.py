@@ -113,7 +113,7 @@ def run(profile="auto", notebooks=None, out="build", timeout=None, folder=NOTEBO
     if profile == "auto":
         profile = "full" if config.gpu_available() else "smoke"
     paths = find_notebooks(notebooks, folder)
-    out_dir = pathlib.Path(out)
+    out_dir = pathlib.Path(out).resolve()  # kernels run in the notebooks' folder: give them absolute paths
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     print(f"tlkeras: running {len(paths)} notebook(s) with the {profile} profile -> {out_dir}/")
     summary = {"_run": {"profile": profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "notebooks": {}, "conflicts": []}}
