@@ -27,7 +27,7 @@ stamp="$venv/.tlkeras-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "== installing tlkeras and its dependencies (TensorFlow is large: a few minutes the first time)"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e .
+  "$venv/bin/python" -m pip install --quiet -e ".[test]"
   touch "$stamp"
 fi
 

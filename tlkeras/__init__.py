@@ -8,8 +8,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "backbones", "config", "data", "diagnostics", "features", "fourcase", "images", "inits", "models",
-    "plots", "pretraining", "results", "runner", "skin", "strategy", "training",
+    "backbones", "cache", "config", "data", "diagnostics", "features", "fourcase", "images", "inits", "models",
+    "plots", "pretraining", "results", "runner", "sampling", "skin", "strategy", "training",
 )
 
 

@@ -1,17 +1,26 @@
-"""Run configuration: seeding, the smoke/full profile, and where data, mirrors and caches live."""
+"""Run configuration: seeding, the profiles (smoke, cpu, full), and where mirrors and caches live.
+
+Introduced in notebook 01 and used by every notebook: the Setup cell calls `setup`, the cell after the
+``parameters`` cell calls `choose`.
+"""
 import os
 import pathlib
 import random
 import types
 
-PROFILES = ("smoke", "full", "auto")
+PROFILES = ("smoke", "cpu", "full")
+PROFILE_HELP = {
+    "smoke": "CI: the offline mirror, small samples, stand-in backbones allowed, minutes on 2 CPU cores",
+    "cpu": "a laptop without a GPU: real data and ImageNet weights (downloaded), capped sizes, <= 15 min per notebook",
+    "full": "one GPU (Colab T4 class): full data, the requested backbones, <= 15 min per notebook",
+}
 PROFILE_ENV = "TLKERAS_PROFILE"
 MIRROR_ENV = "TLKERAS_MIRROR"
 CACHE_ENV = "TLKERAS_CACHE"
 
 
-def gpu_available():
-    """True when the Keras backend can see a GPU (TensorFlow, JAX or PyTorch)."""
+def gpu_names():
+    """Names of the GPUs the Keras backend can see (TensorFlow, JAX or PyTorch); empty when there are none."""
     import keras
 
     backend = keras.backend.backend()
@@ -19,47 +28,74 @@ def gpu_available():
         if backend == "tensorflow":
             import tensorflow as tf
 
-            return bool(tf.config.list_physical_devices("GPU"))
+            devices = tf.config.list_physical_devices("GPU")
+            return [tf.config.experimental.get_device_details(d).get("device_name", d.name) for d in devices]
         if backend == "jax":
             import jax
 
-            return any(device.platform == "gpu" for device in jax.devices())
+            return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
         if backend == "torch":
             import torch
 
-            return torch.cuda.is_available()
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # a broken accelerator stack means: no usable GPU
-        return False
-    return False
+        return []
+    return []
+
+
+def gpu_available():
+    """True when the Keras backend can see a GPU."""
+    return bool(gpu_names())
+
+
+def _normalize(profile, where):
+    name = str(profile).strip().lower()
+    if name not in PROFILES + ("auto",):
+        raise ValueError(f"Unknown profile {profile!r} ({where}); expected one of {', '.join(PROFILES)} or 'auto'.")
+    return name
+
+
+def explain_profile(profile="auto"):
+    """Return (profile, why): the profile that runs and the reason it was chosen.
+
+    An explicit `profile` ("smoke", "cpu", "full"), including one injected into a notebook's parameters
+    cell, always wins. ``"auto"`` consults ``$TLKERAS_PROFILE`` (the runner and the test suite set it),
+    then picks "full" when a GPU is visible, "smoke" when the offline mirror ``$TLKERAS_MIRROR`` is set,
+    and "cpu" otherwise.
+    """
+    name = _normalize(profile, "the PROFILE argument")
+    if name != "auto":
+        return name, "set explicitly"
+    env = os.environ.get(PROFILE_ENV, "").strip()
+    if env and _normalize(env, f"${PROFILE_ENV}") != "auto":
+        return env.lower(), f"auto: ${PROFILE_ENV}={env}"
+    gpus = gpu_names()
+    if gpus:
+        return "full", f"auto: GPU found ({gpus[0]})"
+    if mirror_dir() is not None:
+        return "smoke", f"auto: no GPU, offline mirror ${MIRROR_ENV}={mirror_dir()}"
+    return "cpu", "auto: no GPU and no offline mirror"
 
 
 def resolve_profile(profile="auto"):
-    """Return "smoke" or "full".
+    """The profile name that `profile` resolves to (see `explain_profile`)."""
+    return explain_profile(profile)[0]
 
-    The environment variable ``TLKERAS_PROFILE`` (set by the course runner and the test suite) wins
-    over the notebook's parameter cell; ``"auto"`` means ``"full"`` when a GPU is visible, else ``"smoke"``.
+
+def choose(profile, smoke, full, cpu=None, verbose=True):
+    """Pick the settings for `profile` as an attribute namespace (``P.batch_size``, ``P.profile``).
+
+    `smoke`, `cpu` and `full` are dicts with the same keys, so a notebook cannot silently miss a setting
+    in one profile; `cpu` defaults to the smoke sizes. Prints which profile runs and why.
     """
-    chosen = os.environ.get(PROFILE_ENV) or profile
-    chosen = str(chosen).strip().lower()
-    if chosen not in PROFILES:
-        raise ValueError(
-            f"Unknown profile {chosen!r}; expected one of {', '.join(PROFILES)} "
-            f"(check the notebook's PROFILE parameter and ${PROFILE_ENV})."
-        )
-    if chosen == "auto":
-        chosen = "full" if gpu_available() else "smoke"
-    return chosen
-
-
-def choose(profile, smoke, full):
-    """Pick the parameter set for `profile` ("smoke", "full" or "auto") as an attribute namespace.
-
-    Both dicts must have the same keys, so a notebook cannot silently miss a setting in one profile.
-    """
-    if set(smoke) != set(full):
-        raise ValueError(f"smoke and full parameters differ in keys: {sorted(set(smoke) ^ set(full))}")
-    name = resolve_profile(profile)
-    values = dict(smoke if name == "smoke" else full)
+    cpu = dict(smoke) if cpu is None else cpu
+    for label, values in (("cpu", cpu), ("full", full)):
+        if set(values) != set(smoke):
+            raise ValueError(f"smoke and {label} settings differ in keys: {sorted(set(smoke) ^ set(values))}")
+    name, why = explain_profile(profile)
+    values = {"smoke": smoke, "cpu": cpu, "full": full}[name]
+    if verbose:
+        print(f"profile: {name} ({why}): {PROFILE_HELP[name]}")
     return types.SimpleNamespace(profile=name, **values)
 
 
@@ -85,13 +121,13 @@ def cache_dir(*parts):
 
 
 def setup(seed=0, deterministic=True, verbose=True):
-    """Seed Python, NumPy and Keras, quieten TensorFlow, and print a one-line run banner.
+    """Seed Python, NumPy and Keras once, and print a one-line banner (versions, GPU, mirror).
 
-    Call it once in a notebook's Setup cell. With ``deterministic=True`` TensorFlow uses
-    deterministic kernels, so the same seed gives the same numbers on the same machine.
-    Returns a dict describing the run (seed, backend, versions, GPU, mirror).
+    Call it once, in a notebook's Setup cell. With ``deterministic=True`` TensorFlow uses deterministic
+    kernels, so the same seed gives the same numbers on the same machine.
+    Returns a dict describing the run.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ info lines
     import keras
     import numpy as np
 
@@ -102,17 +138,17 @@ def setup(seed=0, deterministic=True, verbose=True):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+    gpus = gpu_names()
     info = {
         "seed": seed,
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
-        "gpu": gpu_available(),
+        "gpu": gpus[0] if gpus else None,
         "mirror": str(mirror_dir()) if mirror_dir() else None,
-        "profile_env": os.environ.get(PROFILE_ENV),
     }
     if verbose:
         print(
             f"tlkeras: seed={seed} keras={info['keras']} backend={info['backend']} "
-            f"gpu={info['gpu']} mirror={info['mirror'] or '(none: online downloads)'}"
+            f"GPU: {info['gpu'] or 'none (CPU only)'}; mirror: {info['mirror'] or 'none (data and weights are downloaded)'}"
         )
     return info

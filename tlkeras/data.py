@@ -1,6 +1,21 @@
-"""Find data sets (explicit path, offline mirror, Keras cache, Debian package, download) and load Fashion-MNIST."""
+"""Where data come from: one search order for every data set, verified files, downloads, Fashion-MNIST.
+
+Every loader in the course (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`,
+ImageNet weights in `tlk.backbones`) walks the same places in the same order with `find`:
+
+1. an explicit ``path`` argument: a problem there is an error at once (you asked for that folder);
+2. the offline mirror ``$TLKERAS_MIRROR/<name>``;
+3. the Keras cache ``~/.keras/<datasets|models>/<name>`` (where downloads land);
+4. the Debian package folder ``/usr/share/datasets/<name>`` (Fashion-MNIST only);
+
+A place that is missing or broken is noted and the next one tried; when none works, the loader downloads
+(if allowed) or raises one `FileNotFoundError` naming every place searched and the fixes. Introduced in
+notebook 01.
+"""
+import dataclasses
 import gzip
 import hashlib
+import os
 import pathlib
 import zlib
 
@@ -8,21 +23,89 @@ import numpy as np
 
 from tlkeras import config
 
+DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
+FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FASHION_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+FASHION_SHAPES = ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
 
 
-def file_digest(path, algorithm="md5"):
-    """Hex digest of a file's bytes, read in chunks (for fingerprints and pinned hashes, not security)."""
+class DataFileError(ValueError):
+    """A data file exists but is truncated, corrupt or of the wrong format."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """One place a data set may be: a label for messages, the folder, and whether the user named it."""
+
+    label: str
+    path: pathlib.Path
+    explicit: bool = False
+
+
+def keras_home():
+    """The Keras cache root (``$KERAS_HOME`` or ``~/.keras``)."""
+    return pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")).expanduser()
+
+
+def places(name, path=None, kind="datasets", debian=False):
+    """The places searched for data set (or weights folder) `name`, in the course's one order.
+
+    `kind` is the Keras cache subfolder: "datasets" for data, "models" for weights (the mirror holds
+    weights under ``keras/models``).
+    """
+    found = []
+    if path is not None:
+        found.append(Place("path argument", pathlib.Path(path).expanduser(), explicit=True))
+    mirror = config.mirror_dir()
+    if mirror is not None:
+        found.append(Place(f"${config.MIRROR_ENV}", mirror / ("keras/models" if kind == "models" else name)))
+    found.append(Place("Keras cache", keras_home() / kind / ("" if kind == "models" else name)))
+    if debian:
+        found.append(Place("Debian package", DEBIAN_ROOT / name))
+    return found
+
+
+def find(name, read, path=None, kind="datasets", debian=False):
+    """Return ``(result, place, problems)`` from the first place where ``read(folder)`` succeeds.
+
+    `read` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken).
+    In an explicit `path` either error propagates; elsewhere it is noted in `problems` and the next
+    place is tried. Returns ``(None, None, problems)`` when no place works.
+    """
+    problems = []
+    for place in places(name, path, kind=kind, debian=debian):
+        if not place.path.exists():
+            if place.explicit:
+                raise FileNotFoundError(f"{place.path} does not exist (the path you passed for {name})")
+            problems.append(f"{place.label}: {place.path} (not there)")
+            continue
+        try:
+            return read(place.path), place, problems
+        except (FileNotFoundError, DataFileError) as error:
+            if place.explicit:
+                raise
+            problems.append(f"{place.label}: {place.path} ({error})")
+    return None, None, problems
+
+
+def not_found(what, problems, fixes):
+    """The one error every loader raises when nothing works: each place searched, then numbered fixes."""
+    searched = "\n  - ".join(problems) if problems else "(nowhere)"
+    steps = "\n".join(f"  {number}. {fix}" for number, fix in enumerate(fixes, start=1))
+    return FileNotFoundError(f"{what} not found. Searched:\n  - {searched}\nFix it in one of these ways:\n{steps}")
+
+
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file's bytes, read in chunks."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -30,27 +113,57 @@ def file_digest(path, algorithm="md5"):
     return digest.hexdigest()
 
 
-class DataFileError(ValueError):
-    """A data file exists but is truncated, corrupt or of the wrong format."""
+def read_sha256sums(folder):
+    """The ``SHA256SUMS`` manifest of `folder` as {relative path: hex digest}; empty when there is none."""
+    manifest = pathlib.Path(folder) / "SHA256SUMS"
+    if not manifest.is_file():
+        return {}
+    sums = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            digest, _, name = line.strip().partition("  ")
+            sums[name.lstrip("*").removeprefix("./")] = digest.lower()
+    return sums
 
 
-def search_dirs(name, path=None, debian=True):
-    """The places searched for data set `name`, in order, as (label, Path) pairs.
+def verify_file(path, sums=None):
+    """Check `path` against its folder's ``SHA256SUMS`` (or `sums`); raise `DataFileError` on a mismatch.
 
-    Order: the explicit `path`; ``$TLKERAS_MIRROR/<name>``; the Keras cache ``~/.keras/datasets/<name>``;
-    the Debian package folder ``/usr/share/datasets/<name>`` (when `debian`).
+    Returns True when a listed digest matched, False when no manifest lists the file (nothing to check).
     """
-    places = []
-    if path is not None:
-        places.append(("path argument", pathlib.Path(path).expanduser()))
-    mirror = config.mirror_dir()
-    if mirror is not None:
-        places.append((f"${config.MIRROR_ENV}", mirror / name))
-    places.append(("Keras cache", pathlib.Path.home() / ".keras" / "datasets" / name))
-    if debian:
-        places.append(("Debian package", DEBIAN_ROOT / name))
-    return places
+    path = pathlib.Path(path)
+    sums = read_sha256sums(path.parent) if sums is None else sums
+    expected = sums.get(path.name)
+    if expected is None:
+        return False
+    actual = file_digest(path)
+    if actual != expected:
+        raise DataFileError(
+            f"{path} does not match its SHA256SUMS entry (sha256 {actual[:12]}..., expected {expected[:12]}...): "
+            "it is damaged or was replaced; delete it and fetch it again"
+        )
+    return True
 
+
+def download(origin, file_name, subdir, size_mb=None, extract=False):
+    """Download `origin` into the Keras cache with ``keras.utils.get_file``; a failed one leaves nothing.
+
+    Prints the size first when it is large. Returns the local path (the extracted folder when `extract`).
+    """
+    import keras
+
+    if size_mb and size_mb >= 50:
+        print(f"downloading {file_name} ({size_mb:,.0f} MB) from {origin}: this takes a while once, then it is cached")
+    target = keras_home() / subdir / file_name
+    try:
+        return pathlib.Path(keras.utils.get_file(file_name, origin=origin, cache_subdir=subdir,
+                                                 cache_dir=str(keras_home()), extract=extract))
+    except BaseException:
+        target.unlink(missing_ok=True)  # never leave a partial download behind to be trusted next time
+        raise
+
+
+# ---- Fashion-MNIST -------------------------------------------------------------------------------------
 
 def read_idx(path):
     """Read one (optionally gzipped) IDX file into a NumPy array, with a clear error if it is damaged."""
@@ -75,51 +188,65 @@ def read_idx(path):
 
 
 def _read_fashion(folder):
-    arrays = [read_idx(folder / name) for name in FASHION_FILES]
+    missing = [name for name in FASHION_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing {', '.join(missing)}")
+    sums = read_sha256sums(folder)
+    arrays = []
+    for name, shape in zip(FASHION_FILES, FASHION_SHAPES):
+        verify_file(folder / name, sums)
+        array = read_idx(folder / name)
+        if array.shape != shape:
+            raise DataFileError(f"{folder / name} holds an array of shape {array.shape}, expected {shape}")
+        arrays.append(array)
     x_train, y_train, x_test, y_test = arrays
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise DataFileError(f"{folder}: image and label counts differ")
     return (x_train, y_train), (x_test, y_test)
 
 
-def _download_fashion():
-    import keras
+def locate_fashion_mnist(path=None):
+    """Where `load_fashion_mnist` would read from: (label, folder) of the first complete place, or None."""
+    found = []
 
-    return keras.datasets.fashion_mnist.load_data()
+    def complete(folder):
+        if not all((folder / name).is_file() for name in FASHION_FILES):
+            raise FileNotFoundError("incomplete")
+        found.append(folder)
+
+    _, place, _ = find("fashion-mnist", complete, path, debian=True)
+    return (place.label, place.path) if place else None
 
 
-def load_fashion_mnist(path=None, download=True):
+def load_fashion_mnist(path=None, download_missing=True, origin=None):
     """Load Fashion-MNIST as uint8 arrays: ``(x_train, y_train), (x_test, y_test)``.
 
-    Looks in `search_dirs("fashion-mnist", path)` for the four original ``.gz`` files, then
-    downloads with ``keras.datasets.fashion_mnist`` (when `download`). A damaged file in an explicit
-    `path` raises at once; elsewhere it is reported and the next place is tried.
+    Searches `places` (explicit path, mirror, Keras cache, Debian package) for the four original
+    ``.gz`` files, checking each against a ``SHA256SUMS`` when the folder has one and always against the
+    expected shapes; then downloads them from `origin` (default `FASHION_ORIGIN`, the address Keras uses)
+    into ``~/.keras/datasets/fashion-mnist``. Introduced in notebook 01.
     """
-    problems = []
-    for label, folder in search_dirs("fashion-mnist", path):
-        missing = [name for name in FASHION_FILES if not (folder / name).is_file()]
-        if missing:
-            problems.append(f"{label}: {folder} (missing {', '.join(missing)})")
-            if label == "path argument":
-                raise FileNotFoundError(f"{folder} does not hold the Fashion-MNIST files: missing {missing}")
-            continue
+    result, _, problems = find("fashion-mnist", _read_fashion, path, debian=True)
+    if result is not None:
+        return result
+    if download_missing:
+        base = origin or FASHION_ORIGIN
         try:
-            return _read_fashion(folder)
-        except DataFileError as error:
-            if label == "path argument":
-                raise
-            problems.append(f"{label}: {error}")
-    if download:
-        try:
-            return _download_fashion()
-        except Exception as error:  # any network/SSL/HTTP failure lands here
-            problems.append(f"download via keras.datasets.fashion_mnist: {error.__class__.__name__}: {error}")
+            for name in FASHION_FILES:
+                download(base + name, name, "datasets/fashion-mnist")
+            return _read_fashion(keras_home() / "datasets" / "fashion-mnist")
+        except DataFileError as error:  # a bad download is removed, so the next call fetches it again
+            for name in FASHION_FILES:
+                (keras_home() / "datasets" / "fashion-mnist" / name).unlink(missing_ok=True)
+            problems.append(f"download from {base}: {error}")
+        except Exception as error:  # any network, SSL or HTTP failure lands here
+            problems.append(f"download from {base}: {error.__class__.__name__}: {error}")
     else:
-        problems.append("download: skipped (download=False)")
-    searched = "\n  - ".join(problems)
-    raise FileNotFoundError(
-        "Fashion-MNIST not found. Searched:\n  - " + searched + "\nFix it in one of three ways:\n"
-        "  1. go online, so keras.datasets.fashion_mnist can download it;\n"
-        "  2. sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets);\n"
-        f"  3. export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} etc."
-    )
+        problems.append("download: skipped (download_missing=False)")
+    raise not_found("Fashion-MNIST", problems, [
+        "go online, so the files can be downloaded from " + (origin or FASHION_ORIGIN),
+        "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
+        f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
+    ])
+
+
+def search_dirs(name, path=None, debian=True):  # TRANSITIONAL: removed once every loader calls `find`
+    return [(place.label, place.path) for place in places(name, path, debian=debian)]

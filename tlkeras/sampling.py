@@ -1,0 +1,127 @@
+"""Choosing examples: stratified and grouped splits, per-class caps and draws, balanced resampling.
+
+Every notebook that picks a subset of a data set uses these, so a cap or a split means the same thing
+whatever the source (mirror, folder, tfds, download). Introduced in notebook 02 (splits, caps) and
+notebook 05 (grouped splits, class weights, balanced sampling).
+"""
+import collections
+
+import numpy as np
+
+
+def _check_fractions(fractions):
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or len(fractions) < 2 or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must be two or more non-negative numbers summing to 1, got {fractions.tolist()}")
+    return fractions
+
+
+def split(labels, fractions=(0.8, 0.2), seed=0, groups=None):
+    """Seeded split of positions 0..n-1 into one sorted index array per fraction, stratified by label.
+
+    With `groups` (for example lesion ids), every group lands whole in one part, so no group is seen in
+    training and again at test time; each group is assigned by the label most of its members carry.
+    """
+    labels = np.asarray(labels)
+    fractions = _check_fractions(fractions)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    if len(groups) != len(labels):
+        raise ValueError(f"{len(groups)} group ids but {len(labels)} labels")
+    members = collections.defaultdict(list)
+    for position, group in enumerate(groups.tolist()):
+        members[group].append(position)
+    group_label = {group: collections.Counter(labels[idx].tolist()).most_common(1)[0][0] for group, idx in members.items()}
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in fractions]
+    edges = np.cumsum(fractions)
+    for label in sorted(set(group_label.values())):
+        chosen = sorted((g for g, lab in group_label.items() if lab == label), key=str)
+        chosen = [chosen[j] for j in rng.permutation(len(chosen))]
+        total, done = sum(len(members[g]) for g in chosen), 0
+        for group in chosen:  # a group goes to the part its middle falls in: parts fill in proportion
+            middle = (done + len(members[group]) / 2) / total
+            parts[min(int(np.searchsorted(edges, middle)), len(parts) - 1)].extend(members[group])
+            done += len(members[group])
+    return tuple(np.sort(np.array(part, dtype=int)) for part in parts)
+
+
+def cap_per_class(labels, cap, seed=0, groups=None):
+    """Sorted positions keeping at most `cap` examples of each class (whole groups when `groups` is given).
+
+    `cap=None` keeps everything. Classes with fewer examples keep all of them.
+    """
+    labels = np.asarray(labels)
+    if cap is None:
+        return np.arange(len(labels))
+    if int(cap) < 1:
+        raise ValueError(f"cap must be a positive number of examples per class, got {cap}")
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in np.unique(labels):
+        members = collections.defaultdict(list)
+        for position in np.flatnonzero(labels == label):
+            members[groups[position].item()].append(position)
+        order = sorted(members, key=str)
+        taken = []
+        for j in rng.permutation(len(order)):
+            if len(taken) >= cap:
+                break
+            taken += members[order[j]]
+        keep += taken
+    return np.sort(np.array(keep, dtype=int))
+
+
+def per_class(labels, count, seed=0, exclude=None):
+    """Shuffled positions of exactly `count` examples of every class, drawn without replacement.
+
+    Raises ValueError naming the class when one has too few examples left (after `exclude`).
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    allowed = np.ones(len(labels), bool)
+    if exclude is not None:
+        allowed[np.asarray(exclude, dtype=int)] = False
+    chosen = []
+    for label in np.unique(labels):
+        pool = np.flatnonzero((labels == label) & allowed)
+        if len(pool) < count:
+            raise ValueError(f"class {label} has only {len(pool)} examples left, {count} requested")
+        chosen.append(rng.choice(pool, count, replace=False))
+    return rng.permutation(np.concatenate(chosen))
+
+
+def class_weights(labels, num_classes):
+    """Keras ``class_weight`` dict n / (k * n_c): every present class contributes equally to the loss."""
+    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    present = counts > 0
+    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def balanced(labels, count=None, seed=0):
+    """Shuffled positions resampled with replacement so every present class appears `count` times
+    (default: as often as the largest class)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    count = count or max(int(np.sum(labels == c)) for c in classes)
+    picks = [rng.choice(np.flatnonzero(labels == c), count, replace=True) for c in classes]
+    return rng.permutation(np.concatenate(picks))
+
+
+def to_proportions(labels, proportions, seed=0, minimum=1):
+    """Sorted positions whose class shares follow `proportions` (one number per class), keeping as many
+    examples as the data allow."""
+    labels = np.asarray(labels)
+    share = np.asarray(proportions, dtype=float) / np.sum(proportions)
+    counts = np.bincount(labels, minlength=len(share))
+    usable = (share > 0) & (counts > 0)
+    if not usable.any():
+        raise ValueError("no class is both present and given a positive proportion")
+    total = np.min(counts[usable] / share[usable])
+    wanted = np.where(usable, np.maximum(minimum, np.floor(share * total)), 0).astype(int)
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(labels == c), min(wanted[c], counts[c]), replace=False)
+             for c in range(len(share)) if wanted[c] > 0]
+    return np.sort(np.concatenate(picks))
