@@ -82,3 +82,48 @@ def describe(name):
     """The one-line description of scheme `name`."""
     get(name)  # validates the name
     return SCHEMES[name][1]
+
+
+_INITIALIZER_ATTRIBUTES = {
+    "kernel": "kernel_initializer", "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer", "bias": "bias_initializer", "gamma": "gamma_initializer",
+    "beta": "beta_initializer", "moving_mean": "moving_mean_initializer",
+    "moving_variance": "moving_variance_initializer", "embeddings": "embeddings_initializer",
+}
+
+
+def _fresh_value(layer, variable, seed):
+    # A seeded Keras initializer repeats its draw, so every re-initialized array gets its own seed.
+    initializer = getattr(layer, _INITIALIZER_ATTRIBUTES.get(variable.name, ""), None)
+    if initializer is None:
+        initializer = keras.initializers.GlorotUniform() if len(variable.shape) > 1 else keras.initializers.Zeros()
+    initializer = keras.initializers.get(initializer)
+    settings = initializer.get_config()
+    if "seed" in settings:
+        initializer = initializer.__class__.from_config({**settings, "seed": seed})
+    return keras.ops.convert_to_numpy(initializer(variable.shape, dtype=variable.dtype))
+
+
+def reinitialize(layers, mode="random", seed=0):
+    """Give `layers` (a layer, a list of layers, or a model's layers) new weights, in place.
+
+    "random" draws every array again from its layer's own initializer. "mean_var" is the Mean Var Init of
+    Raghu et al. (2019): each kernel (a trainable array with two or more axes) is drawn i.i.d. from a normal
+    with the mean and standard deviation of its current values; other arrays are drawn as in "random".
+    Introduced in notebook 04 (re-initializing the upper layers) and used in notebook 05 (Transfusion).
+    """
+    if mode not in ("random", "mean_var"):
+        raise ValueError(f"mode must be 'random' or 'mean_var', not {mode!r}")
+    if isinstance(layers, keras.Model):
+        layers = layers.layers
+    elif isinstance(layers, keras.layers.Layer):
+        layers = [layers]
+    rng = np.random.default_rng(seed)
+    for number, layer in enumerate(layers):
+        for index, variable in enumerate(layer.weights):
+            if mode == "mean_var" and variable.trainable and len(variable.shape) >= 2:
+                current = keras.ops.convert_to_numpy(variable)
+                value = rng.normal(current.mean(), current.std(), size=current.shape)
+            else:
+                value = _fresh_value(layer, variable, seed * 100003 + number * 101 + index)
+            variable.assign(np.asarray(value, dtype=variable.dtype))

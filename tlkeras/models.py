@@ -67,3 +67,61 @@ def deep_plain_net(depth, width, activation, kernel_initializer, bias_initialize
         bias_initializer=bias_initializer, input_shape=input_shape, num_classes=num_classes, seed=seed,
         name=f"plain_{activation}_{depth}x{width}",
     )
+
+
+def submodel(model, layer_names):
+    """A model from `model`'s inputs to the output of layer `layer_names` (a name, or a list of names).
+
+    Shares weights with `model`. Introduced in notebook 04 (features at a depth) and used in 05 and 06.
+    """
+    names = [layer.name for layer in model.layers]
+    wanted = [layer_names] if isinstance(layer_names, str) else list(layer_names)
+    missing = [name for name in wanted if name not in names]
+    if not wanted or missing:
+        raise ValueError(f"unknown layer names {missing or wanted!r}; {model.name!r} has {names}")
+    outputs = [model.get_layer(name).output for name in wanted]
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, outputs[0] if isinstance(layer_names, str) else outputs, name=f"{model.name}_upto")
+
+
+def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, name="head"):
+    """A new top for a frozen backbone: [Dense(hidden, relu)], Dropout, Dense logits.
+
+    It returns logits (one unit for two classes, else `num_classes`): compile it with
+    ``from_logits=True``. Introduced in notebook 02; used in 03 and 05.
+    """
+    inputs = keras.Input(tuple(feature_shape), name="features")
+    x = inputs
+    if hidden:
+        x = keras.layers.Dense(int(hidden), activation="relu", name="head_hidden",
+                               kernel_initializer=keras.initializers.HeNormal(seed=seed))(x)
+    x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
+    units = 1 if num_classes == 2 else int(num_classes)
+    outputs = keras.layers.Dense(units, name="head_logits",
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def first_conv(model):
+    """The first Conv2D layer whose kernel reads three input channels (notebook 05, modality transfer)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape[-2] == 3:
+            return layer
+    raise ValueError(f"{model.name} has no Conv2D reading 3 channels")
+
+
+def single_channel(model):
+    """A copy of `model` taking 1-channel input: the first convolution's RGB kernels summed into one.
+
+    conv(g, w_r + w_g + w_b) = conv([g, g, g], [w_r, w_g, w_b]), so on a gray image the copy equals the
+    original on that image copied into three channels. Introduced in notebook 05.
+    """
+    conv = first_conv(model)
+    height, width = model.input_shape[1:3]
+    clone = keras.models.clone_model(model, input_tensors=keras.Input((height, width, 1)))
+    for old, new in zip(model.layers, clone.layers):
+        weights = old.get_weights()
+        if old is conv:
+            weights[0] = weights[0].sum(axis=2, keepdims=True)
+        new.set_weights(weights)
+    return clone

@@ -85,3 +85,38 @@ class Table:
 def table(rows, columns=None, floatfmt=".3f"):
     """A `Table` of `rows` (a list of dicts), for a results table at the end of an experiment."""
     return Table(rows, columns, floatfmt)
+
+
+def confusion(matrix, class_names, ax=None, title="Confusion matrix"):
+    """Row-normalised confusion matrix (the diagonal is each class's sensitivity), annotated with counts.
+
+    Introduced in notebook 05.
+    """
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    ax = ax or plt.subplots(figsize=(5, 4.5))[1]
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, int(count), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
+    ticks = range(len(class_names))
+    ax.set(xticks=ticks, yticks=ticks, xticklabels=class_names, yticklabels=class_names,
+           xlabel="predicted", ylabel="true", title=title)
+    return ax
+
+
+def roc(curves, ax=None, title="ROC"):
+    """ROC curves from {label: (false-positive rates, true-positive rates, AUC)} with the chance diagonal.
+
+    Introduced in notebook 05.
+    """
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
+    for label, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", label="chance")
+    ax.set(xlabel="1 - specificity (false-positive rate)", ylabel="sensitivity (true-positive rate)", title=title)
+    ax.legend(loc="lower right")
+    return ax

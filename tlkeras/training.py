@@ -154,3 +154,53 @@ def epoch_timer():
             return sum(times) / len(times)
 
     return EpochTimer()
+
+
+def reset_optimizer(optimizer):
+    """Zero an optimizer's step count and moment estimates (its learning rate stays), as if it were new.
+
+    Lets one compiled model train again from other starting weights without re-tracing its graph.
+    Introduced in notebook 05.
+    """
+    import numpy as np
+
+    for variable in optimizer.variables:
+        if "learning_rate" not in variable.name:
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+
+
+def recalibrate_batchnorm(model, images, batch_size=64):
+    """Set every BatchNormalization's moving mean/variance to the statistics of its inputs on `images`.
+
+    One pass in training mode, averaging each layer's input mean and mean square over the batches
+    ("precise BN"). `images` is an array or a dataset of image batches. Use it after re-initializing,
+    so inference-mode predictions use matching statistics. Introduced in notebook 05.
+    """
+    import keras
+    import numpy as np
+
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return model
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer.input for layer in layers])
+    if hasattr(images, "shape"):
+        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+    else:
+        batches = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in images)
+    sums, squares, count = [0.0] * len(layers), [0.0] * len(layers), 0
+    for batch in batches:
+        outputs = probe(batch, training=True)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        size = int(keras.ops.shape(batch)[0])
+        for k, output in enumerate(outputs):
+            value = keras.ops.convert_to_numpy(output).astype(np.float64)
+            axes = tuple(range(value.ndim - 1))
+            sums[k] = sums[k] + value.mean(axis=axes) * size
+            squares[k] = squares[k] + np.square(value).mean(axis=axes) * size
+        count += size
+    for layer, total, square in zip(layers, sums, squares):
+        mean = total / count
+        layer.moving_mean.assign(mean.astype("float32"))
+        layer.moving_variance.assign(np.maximum(square / count - mean ** 2, 0).astype("float32"))
+    return model
