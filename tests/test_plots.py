@@ -32,3 +32,15 @@ def test_many_runs_get_distinct_colours():
     runs = {f"run{i}": {"loss": [1.0, 0.5]} for i in range(12)}
     colours = {str(line.get_color()) for line in plots.plot_histories(runs).lines}
     assert len(colours) == 12
+
+
+def test_confusion_shows_row_rates_and_counts():
+    ax = plots.confusion(np.array([[3, 1], [0, 4]]), ["a", "b"])
+    assert [text.get_text() for text in ax.texts] == ["3", "1", "0", "4"]
+    assert ax.images[0].get_array()[0, 0] == 0.75
+
+
+def test_roc_labels_each_curve_with_its_auc():
+    ax = plots.roc({"mel": ([0, 0.5, 1], [0, 0.9, 1], 0.7)})
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["mel (AUC 0.700)", "chance"]

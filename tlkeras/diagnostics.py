@@ -1,4 +1,8 @@
-"""Per-layer activation and gradient statistics for one batch: where signals grow, shrink or die."""
+"""Per-layer activation and gradient statistics for one batch: where signals grow, shrink or die.
+
+Introduced in notebook 01 (after Glorot & Bengio 2010); `layer_gradients` and `summarize` are used in 06.
+"""
+
 import keras
 import numpy as np
 
@@ -13,7 +17,10 @@ def _weighted_layers(model):
 
 
 def layer_activations(model, x):
-    """Outputs (after the activation function) of every Dense/Conv2D layer for batch `x`, by layer name."""
+    """Outputs (after the activation function) of every Dense/Conv2D layer for batch `x`, by layer name.
+
+    Introduced in notebook 01.
+    """
     layers = _weighted_layers(model)
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     probe = keras.Model(inputs, [layer.output for layer in layers])
@@ -22,7 +29,10 @@ def layer_activations(model, x):
 
 
 def layer_gradients(model, x, y):
-    """Gradient of the mean sparse categorical cross-entropy w.r.t. each Dense/Conv2D kernel, by layer name."""
+    """Gradient of the mean sparse categorical cross-entropy w.r.t. each Dense/Conv2D kernel, by layer name.
+
+    Introduced in notebook 01; used in 06.
+    """
     if keras.backend.backend() != "tensorflow":
         raise NotImplementedError("layer_gradients uses tf.GradientTape; run with KERAS_BACKEND=tensorflow")
     import tensorflow as tf
@@ -37,22 +47,24 @@ def layer_gradients(model, x, y):
 
 
 def summarize(arrays):
-    """One row per layer: mean, std, mean |value| and the fraction of exact zeros (dead ReLUs)."""
+    """One row per layer: mean, std, mean |value| and the fraction of exact zeros (notebook 01; used in 06)."""
     rows = []
     for name, values in arrays.items():
         values = np.asarray(values, dtype="float64")
-        rows.append({
-            "layer": name,
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "abs_mean": float(np.abs(values).mean()),
-            "zero_fraction": float((values == 0).mean()),
-        })
+        rows.append(
+            {
+                "layer": name,
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+                "abs_mean": float(np.abs(values).mean()),
+                "zero_fraction": float((values == 0).mean()),
+            }
+        )
     return rows
 
 
 def dead_unit_fraction(activations):
-    """Fraction of units (last axis) that output exactly 0 for every example in the batch."""
+    """Fraction of units (last axis) that output exactly 0 for every example in the batch (notebook 01)."""
     values = np.asarray(activations)
     per_unit = values.reshape(-1, values.shape[-1])
     return float(np.all(per_unit == 0, axis=0).mean())

@@ -1,4 +1,8 @@
-"""Model builders whose kernel and bias initializers are arguments, so experiments vary only the start."""
+"""Model builders whose initializers are arguments, sub-models, new heads and first-convolution surgery.
+
+Introduced in notebook 01 (`mlp`, `deep_plain_net`); the others say where they first appear.
+"""
+
 import keras
 
 from tlkeras import inits
@@ -9,62 +13,106 @@ def _initializer(spec, seed):
     return inits.get(spec, seed=seed) if isinstance(spec, str) else spec
 
 
-def mlp(hidden=(256, 128, 100), activation="relu", kernel_initializer="glorot_uniform",
-        bias_initializer="zeros", input_shape=(28, 28), num_classes=10, seed=0, name=None):
-    """A multilayer perceptron: Flatten, Dense layers ``hidden_1..`` and a softmax layer ``output``."""
+def mlp(
+    hidden=(256, 128, 100),
+    activation="relu",
+    kernel_initializer="glorot_uniform",
+    bias_initializer="zeros",
+    input_shape=(28, 28),
+    num_classes=10,
+    seed=0,
+    name=None,
+):
+    """A multilayer perceptron: Flatten, Dense layers ``hidden_1..`` and a softmax layer ``output``.
+
+    Introduced in notebook 01; used in 06.
+    """
     if not hidden or any(int(units) < 1 for units in hidden):
         raise ValueError(f"hidden must be a non-empty sequence of positive layer widths, got {hidden!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     for index, units in enumerate(hidden, start=1):
         x = keras.layers.Dense(
-            int(units), activation=activation, name=f"hidden_{index}",
+            int(units),
+            activation=activation,
+            name=f"hidden_{index}",
             kernel_initializer=_initializer(kernel_initializer, seed + index),
             bias_initializer=_initializer(bias_initializer, seed + 1000 + index),
         )(x)
     outputs = keras.layers.Dense(
-        num_classes, activation="softmax", name="output",
+        num_classes,
+        activation="softmax",
+        name="output",
         kernel_initializer=_initializer(kernel_initializer, seed),
         bias_initializer=_initializer(bias_initializer, seed + 1000),
     )(x)
     return keras.Model(inputs, outputs, name=name or "mlp")
 
 
-def small_cnn(filters=(32, 64), dense=128, activation="relu", kernel_initializer="he_normal",
-              bias_initializer="zeros", input_shape=(28, 28, 1), num_classes=10, seed=0, name=None):
-    """A small CNN: ``conv_i`` (3x3) + max-pool blocks, global average pooling, ``dense_1``, ``output``."""
+def small_cnn(
+    filters=(32, 64),
+    dense=128,
+    activation="relu",
+    kernel_initializer="he_normal",
+    bias_initializer="zeros",
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    seed=0,
+    name=None,
+):
+    """A small CNN: ``conv_i`` (3x3) + max-pool blocks, global average pooling, ``dense_1``, ``output``.
+
+    Introduced in notebook 04; used in 06.
+    """
     if len(input_shape) != 3:
         raise ValueError(f"small_cnn expects input_shape (height, width, channels), got {input_shape!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
     for index, count in enumerate(filters, start=1):
         x = keras.layers.Conv2D(
-            int(count), 3, padding="same", activation=activation, name=f"conv_{index}",
+            int(count),
+            3,
+            padding="same",
+            activation=activation,
+            name=f"conv_{index}",
             kernel_initializer=_initializer(kernel_initializer, seed + index),
             bias_initializer=_initializer(bias_initializer, seed + 1000 + index),
         )(x)
         x = keras.layers.MaxPooling2D(name=f"pool_{index}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(
-        int(dense), activation=activation, name="dense_1",
+        int(dense),
+        activation=activation,
+        name="dense_1",
         kernel_initializer=_initializer(kernel_initializer, seed + 100),
         bias_initializer=_initializer(bias_initializer, seed + 1100),
     )(x)
     outputs = keras.layers.Dense(
-        num_classes, activation="softmax", name="output",
+        num_classes,
+        activation="softmax",
+        name="output",
         kernel_initializer=_initializer(kernel_initializer, seed),
     )(x)
     return keras.Model(inputs, outputs, name=name or "small_cnn")
 
 
-def deep_plain_net(depth, width, activation, kernel_initializer, bias_initializer="zeros",
-                   input_shape=(28, 28), num_classes=10, seed=0):
-    """A plain (no normalization, no skip connections) MLP with `depth` hidden layers of `width` units."""
+def deep_plain_net(
+    depth, width, activation, kernel_initializer, bias_initializer="zeros", input_shape=(28, 28), num_classes=10, seed=0
+):
+    """A plain (no normalization, no skip connections) MLP with `depth` hidden layers of `width` units.
+
+    Introduced in notebook 01 (the 30-layer ReLU net of He et al. 2015).
+    """
     if int(depth) < 1 or int(width) < 1:
         raise ValueError(f"depth and width must be positive, got depth={depth!r}, width={width!r}")
     return mlp(
-        hidden=[int(width)] * int(depth), activation=activation, kernel_initializer=kernel_initializer,
-        bias_initializer=bias_initializer, input_shape=input_shape, num_classes=num_classes, seed=seed,
+        hidden=[int(width)] * int(depth),
+        activation=activation,
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        seed=seed,
         name=f"plain_{activation}_{depth}x{width}",
     )
 
@@ -93,12 +141,17 @@ def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, nam
     inputs = keras.Input(tuple(feature_shape), name="features")
     x = inputs
     if hidden:
-        x = keras.layers.Dense(int(hidden), activation="relu", name="head_hidden",
-                               kernel_initializer=keras.initializers.HeNormal(seed=seed))(x)
+        x = keras.layers.Dense(
+            int(hidden),
+            activation="relu",
+            name="head_hidden",
+            kernel_initializer=keras.initializers.HeNormal(seed=seed),
+        )(x)
     x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     units = 1 if num_classes == 2 else int(num_classes)
-    outputs = keras.layers.Dense(units, name="head_logits",
-                                 kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))(x)
+    outputs = keras.layers.Dense(
+        units, name="head_logits", kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)
+    )(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -1,4 +1,8 @@
-"""Plots and tables the notebooks would rather show than print."""
+"""Plots and tables the notebooks would rather show than print.
+
+Introduced in notebook 01 (`plot_histories`, `plot_layer_histograms`, `table`); the others say where.
+"""
+
 import html
 
 import matplotlib.pyplot as plt
@@ -11,7 +15,10 @@ def _history_dict(history):
 
 
 def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
-    """Plot `metric` per epoch for several runs ({name: History or dict}) on one axis; dashed = validation."""
+    """Plot `metric` per epoch for several runs ({name: History or dict}) on one axis; dashed = validation.
+
+    Introduced in notebook 01; used in 02 and 06.
+    """
     if not histories:
         raise ValueError("plot_histories needs at least one run")
     ax = ax or plt.subplots(figsize=(7, 4))[1]
@@ -27,8 +34,10 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
             ax.plot(epochs, values[f"val_{metric}"], color=color, linestyle="--")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(metric + (" (dashed: validation)" if any(
-        f"val_{metric}" in _history_dict(h) for h in histories.values()) else ""))
+    ax.set_ylabel(
+        metric
+        + (" (dashed: validation)" if any(f"val_{metric}" in _history_dict(h) for h in histories.values()) else "")
+    )
     if logy:
         ax.set_yscale("log")
     ax.set_title(title or metric)
@@ -37,7 +46,7 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
 
 
 def plot_layer_histograms(arrays, title="", bins=60, value_range=None, axes=None):
-    """One histogram per layer ({layer: array}), left to right from input to output."""
+    """One histogram per layer ({layer: array}), left to right from input to output (notebook 01)."""
     if not arrays:
         raise ValueError("plot_layer_histograms needs at least one layer")
     if axes is None:
@@ -83,7 +92,7 @@ class Table:
 
 
 def table(rows, columns=None, floatfmt=".3f"):
-    """A `Table` of `rows` (a list of dicts), for a results table at the end of an experiment."""
+    """A `Table` of `rows` (a list of dicts), for a results table (introduced in notebook 01, used in all)."""
     return Table(rows, columns, floatfmt)
 
 
@@ -101,8 +110,15 @@ def confusion(matrix, class_names, ax=None, title="Confusion matrix"):
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, int(count), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
     ticks = range(len(class_names))
-    ax.set(xticks=ticks, yticks=ticks, xticklabels=class_names, yticklabels=class_names,
-           xlabel="predicted", ylabel="true", title=title)
+    ax.set(
+        xticks=ticks,
+        yticks=ticks,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        xlabel="predicted",
+        ylabel="true",
+        title=title,
+    )
     return ax
 
 
