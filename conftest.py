@@ -1,4 +1,4 @@
-"""Test-session defaults: notebooks run in the smoke profile and read the offline mirror when it is beside the repo."""
+"""Test-session defaults: notebooks run in the smoke profile and read the offline mirror beside the repo."""
 import os
 import pathlib
 

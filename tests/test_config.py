@@ -6,31 +6,50 @@ import pytest
 from tlkeras import config
 
 
-def test_env_profile_wins_over_notebook_value(monkeypatch):
-    monkeypatch.setenv(config.PROFILE_ENV, "full")
-    assert config.resolve_profile("smoke") == "full"
-
-
-def test_auto_without_gpu_is_smoke(monkeypatch):
+@pytest.fixture
+def no_env(monkeypatch):
     monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    monkeypatch.setattr(config, "gpu_available", lambda: False)
+    monkeypatch.delenv(config.MIRROR_ENV, raising=False)
+    monkeypatch.setattr(config, "gpu_names", lambda: [])
+    return monkeypatch
+
+
+def test_explicit_profile_beats_the_environment(no_env):
+    no_env.setenv(config.PROFILE_ENV, "full")
+    assert config.explain_profile("smoke") == ("smoke", "set explicitly")
+    assert config.resolve_profile("auto") == "full"  # auto consults the environment first
+
+
+def test_auto_order_env_gpu_mirror_cpu(no_env, tmp_path):
+    assert config.explain_profile("auto") == ("cpu", "auto: no GPU and no offline mirror")
+    no_env.setenv(config.MIRROR_ENV, str(tmp_path))
     assert config.resolve_profile("auto") == "smoke"
-    monkeypatch.setattr(config, "gpu_available", lambda: True)
-    assert config.resolve_profile("auto") == "full"
+    no_env.setattr(config, "gpu_names", lambda: ["Tesla T4"])
+    assert config.explain_profile("auto") == ("full", "auto: GPU found (Tesla T4)")
+    no_env.setenv(config.PROFILE_ENV, "cpu")
+    assert config.resolve_profile("auto") == "cpu"
+    no_env.setenv(config.PROFILE_ENV, "auto")  # an env value of "auto" defers to the machine
+    assert config.resolve_profile("AUTO") == "full"
 
 
-def test_unknown_profile_is_a_clear_error(monkeypatch):
-    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    with pytest.raises(ValueError, match="smoke, full, auto"):
+def test_unknown_profile_is_a_clear_error(no_env):
+    with pytest.raises(ValueError, match="smoke, cpu, full or 'auto'"):
         config.resolve_profile("fast")
+    no_env.setenv(config.PROFILE_ENV, "turbo")
+    with pytest.raises(ValueError, match=r"\$TLKERAS_PROFILE"):
+        config.resolve_profile("auto")
 
 
-def test_choose_picks_the_profile_and_checks_keys(monkeypatch):
-    monkeypatch.setenv(config.PROFILE_ENV, "smoke")
-    params = config.choose("auto", smoke=dict(epochs=1), full=dict(epochs=30))
-    assert (params.profile, params.epochs) == ("smoke", 1)
-    with pytest.raises(ValueError, match="differ in keys"):
+def test_choose_picks_the_profile_and_checks_keys(no_env, capsys):
+    params = config.choose("full", smoke=dict(epochs=1), cpu=dict(epochs=3), full=dict(epochs=30))
+    assert (params.profile, params.epochs) == ("full", 30)
+    assert "profile: full (set explicitly)" in capsys.readouterr().out
+    assert config.choose("cpu", smoke=dict(epochs=1), full=dict(epochs=30), verbose=False).epochs == 1  # cpu = smoke
+    assert config.choose("cpu", smoke=dict(epochs=1), cpu=dict(epochs=3), full=dict(epochs=30)).epochs == 3
+    with pytest.raises(ValueError, match="smoke and full settings differ in keys: \\['size'\\]"):
         config.choose("smoke", smoke=dict(epochs=1), full=dict(epochs=30, size=5))
+    with pytest.raises(ValueError, match="smoke and cpu"):
+        config.choose("smoke", smoke=dict(epochs=1), cpu=dict(), full=dict(epochs=30))
 
 
 def test_cache_dir_honours_env(monkeypatch, tmp_path):
@@ -40,8 +59,8 @@ def test_cache_dir_honours_env(monkeypatch, tmp_path):
 
 
 def test_import_has_no_side_effects():
-    code = ("import os, random, sys; state = random.getstate(); import tlkeras; "
-            "assert random.getstate() == state; assert 'tensorflow' not in sys.modules; "
+    code = ("import os, random, sys; state = random.getstate(); env = dict(os.environ); import tlkeras; "
+            "assert random.getstate() == state and dict(os.environ) == env; assert 'tensorflow' not in sys.modules; "
             "assert 'keras' not in sys.modules; print('clean')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "clean", result.stderr
@@ -56,4 +75,7 @@ def test_setup_makes_runs_repeatable():
         config.setup(seed=7, verbose=False)
         return np.random.rand(), keras.random.normal((3,)).numpy().tolist()
 
-    assert draw() == draw()
+    first, second = draw(), draw()
+    assert first == second
+    config.setup(seed=8, verbose=False)
+    assert np.random.rand() != first[0]

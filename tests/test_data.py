@@ -1,5 +1,5 @@
 import gzip
-import pathlib
+import hashlib
 
 import numpy as np
 import pytest
@@ -23,24 +23,36 @@ def make_fashion(folder, train=6, test=4):
     return folder
 
 
-@pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    """No mirror, an empty home and no Debian folder, and a download that fails like an offline one."""
-    monkeypatch.delenv(config.MIRROR_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(data, "DEBIAN_ROOT", tmp_path / "usr-share-datasets")
-
-    def offline():
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(data, "_download_fashion", offline)
-    return tmp_path
-
-
 def test_search_order(isolated, monkeypatch):
     monkeypatch.setenv(config.MIRROR_ENV, str(isolated / "mirror"))
-    labels = [label for label, _ in data.search_dirs("fashion-mnist", path=isolated / "explicit")]
-    assert labels == ["path argument", "$TLKERAS_MIRROR", "Keras cache", "Debian package"]
+    found = data.places("fashion-mnist", path=isolated / "explicit", debian=True)
+    assert [place.label for place in found] == ["path argument", "$TLKERAS_MIRROR", "Keras cache", "Debian package"]
+    assert [place.explicit for place in found] == [True, False, False, False]
+    weights = data.places("ignored", kind="models")
+    assert weights[0].path == isolated / "mirror" / "keras" / "models"
+    assert weights[1].path == isolated / "home" / ".keras" / "models"
+
+
+def test_find_notes_broken_places_but_raises_for_an_explicit_one(isolated, monkeypatch):
+    monkeypatch.setenv(config.MIRROR_ENV, str(isolated / "mirror"))
+    (isolated / "mirror" / "thing").mkdir(parents=True)
+    (isolated / "home" / ".keras" / "datasets" / "thing").mkdir(parents=True)
+    calls = []
+
+    def read(folder):
+        calls.append(folder)
+        if "mirror" in str(folder):
+            raise data.DataFileError("broken file x.bin")
+        return "ok"
+
+    result, place, problems = data.find("thing", read)
+    assert (result, place.label) == ("ok", "Keras cache")
+    assert problems == [f"$TLKERAS_MIRROR: {isolated / 'mirror' / 'thing'} (broken file x.bin)"]
+    (isolated / "explicit").mkdir()
+    with pytest.raises(data.DataFileError, match="x.bin"):
+        data.find("thing", lambda folder: read(isolated / "mirror"), path=isolated / "explicit")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.find("thing", read, path=isolated / "nowhere")
 
 
 def test_explicit_path_is_used_first(isolated, monkeypatch):
@@ -60,17 +72,19 @@ def test_each_location_is_found(isolated, monkeypatch, place):
     }[place]
     make_fashion(folder, train=7)
     monkeypatch.setenv(config.MIRROR_ENV, str(isolated / "mirror"))
-    (x_train, _), _ = data.load_fashion_mnist()
+    (x_train, _), _ = data.load_fashion_mnist(download_missing=False)
     assert len(x_train) == 7
+    assert data.locate_fashion_mnist().kind == "local"
 
 
 def test_nothing_found_lists_places_and_fixes(isolated):
     with pytest.raises(FileNotFoundError) as error:
-        data.load_fashion_mnist()
+        data.load_fashion_mnist(origin="http://127.0.0.1:9/")  # port 9 (discard): refused at once
     message = str(error.value)
-    for expected in ("Keras cache", "Debian package", "network is unreachable",
+    for expected in ("Keras cache", "Debian package", "download from http://127.0.0.1:9/",
                      "apt-get install dataset-fashion-mnist", "TLKERAS_MIRROR", "go online"):
         assert expected in message
+    assert data.locate_fashion_mnist().kind == "download"
 
 
 def test_truncated_gzip_names_the_file(isolated):
@@ -89,6 +103,16 @@ def test_short_idx_payload_is_reported(isolated):
         data.load_fashion_mnist(path=folder)
 
 
+def test_mismatched_counts_and_bad_labels_are_reported(isolated):
+    folder = make_fashion(isolated / "explicit", train=6)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(5))
+    with pytest.raises(data.DataFileError, match="expected \\(n, 28, 28\\) and \\(n,\\)"):
+        data.load_fashion_mnist(path=folder)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.full(6, 12))
+    with pytest.raises(data.DataFileError, match="label 12"):
+        data.load_fashion_mnist(path=folder)
+
+
 def test_not_gzip_at_all_is_reported(isolated):
     folder = make_fashion(isolated / "explicit")
     (folder / "train-labels-idx1-ubyte.gz").write_text("<html>404 Not Found</html>")
@@ -96,24 +120,35 @@ def test_not_gzip_at_all_is_reported(isolated):
         data.load_fashion_mnist(path=folder)
 
 
-def test_corrupt_mirror_falls_through_to_next_place(isolated, monkeypatch, capsys):
+def test_corrupt_mirror_falls_through_to_next_place(isolated, monkeypatch):
     mirror = make_fashion(isolated / "mirror" / "fashion-mnist")
     (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
     make_fashion(isolated / "home" / ".keras" / "datasets" / "fashion-mnist", train=2)
     monkeypatch.setenv(config.MIRROR_ENV, str(isolated / "mirror"))
-    (x_train, _), _ = data.load_fashion_mnist()
+    (x_train, _), _ = data.load_fashion_mnist(download_missing=False)
     assert len(x_train) == 2
 
 
+def test_sha256sums_are_checked(isolated):
+    folder = make_fashion(isolated / "explicit")
+    lines = [f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  ./{n}" for n in data.FASHION_FILES]
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    assert data.verify_file(folder / data.FASHION_FILES[0]) is True
+    data.load_fashion_mnist(path=folder)
+    # same size, one byte changed inside the gzip stream's stored name: still a valid IDX, but not the listed file
+    make_fashion(folder, train=6, test=4)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.ones(4))
+    with pytest.raises(data.DataFileError, match="t10k-labels-idx1-ubyte.gz does not match its SHA256SUMS"):
+        data.load_fashion_mnist(path=folder)
+    assert data.verify_file(isolated / "nothing-listed.bin", sums={}) is False
+
+
 def test_missing_explicit_path_is_clear(isolated):
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_fashion_mnist(path=isolated / "nowhere")
 
 
-def test_real_mirror_if_present():
-    mirror = config.mirror_dir()
-    if mirror is None or not (mirror / "fashion-mnist").is_dir():
-        pytest.skip("offline mirror not available")
-    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
+def test_real_mirror(mirror):
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(download_missing=False)
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
-    assert sorted(np.unique(y_train)) == list(range(10))
+    assert sorted(np.unique(y_train)) == list(range(10)) and np.bincount(y_test).tolist() == [1000] * 10

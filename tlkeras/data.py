@@ -31,7 +31,6 @@ FASHION_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-FASHION_SHAPES = ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -49,6 +48,20 @@ class Place:
     label: str
     path: pathlib.Path
     explicit: bool = False
+
+
+@dataclasses.dataclass
+class Source:
+    """Where a data set or weight file will come from, for ``python -m tlkeras doctor``.
+
+    `kind` is "local" (found at `where`), "download" (fetched from `where`, `size_mb` large) or "missing".
+    """
+
+    what: str
+    kind: str
+    where: str
+    size_mb: float = None
+    fix: str = None
 
 
 def keras_home():
@@ -155,6 +168,7 @@ def download(origin, file_name, subdir, size_mb=None, extract=False):
     if size_mb and size_mb >= 50:
         print(f"downloading {file_name} ({size_mb:,.0f} MB) from {origin}: this takes a while once, then it is cached")
     target = keras_home() / subdir / file_name
+    target.parent.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras if the home is missing
     try:
         return pathlib.Path(keras.utils.get_file(file_name, origin=origin, cache_subdir=subdir,
                                                  cache_dir=str(keras_home()), extract=extract))
@@ -192,28 +206,32 @@ def _read_fashion(folder):
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}")
     sums = read_sha256sums(folder)
-    arrays = []
-    for name, shape in zip(FASHION_FILES, FASHION_SHAPES):
+    for name in FASHION_FILES:
         verify_file(folder / name, sums)
-        array = read_idx(folder / name)
-        if array.shape != shape:
-            raise DataFileError(f"{folder / name} holds an array of shape {array.shape}, expected {shape}")
-        arrays.append(array)
-    x_train, y_train, x_test, y_test = arrays
+    x_train, y_train, x_test, y_test = (read_idx(folder / name) for name in FASHION_FILES)
+    for images, labels, stem in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
+            raise DataFileError(f"{folder}: {stem} files hold {images.shape} images and {labels.shape} labels, "
+                                "expected (n, 28, 28) and (n,)")
+        if labels.size and labels.max() > 9:
+            raise DataFileError(f"{folder / (stem + '-labels-idx1-ubyte.gz')}: label {labels.max()} is not a class 0-9")
     return (x_train, y_train), (x_test, y_test)
 
 
-def locate_fashion_mnist(path=None):
-    """Where `load_fashion_mnist` would read from: (label, folder) of the first complete place, or None."""
-    found = []
+def locate_fashion_mnist(path=None, origin=None):
+    """Where `load_fashion_mnist` would read from, as a `Source` (nothing is read or downloaded)."""
 
     def complete(folder):
-        if not all((folder / name).is_file() for name in FASHION_FILES):
-            raise FileNotFoundError("incomplete")
-        found.append(folder)
+        missing = [name for name in FASHION_FILES if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"missing {', '.join(missing)}")
+        return folder
 
-    _, place, _ = find("fashion-mnist", complete, path, debian=True)
-    return (place.label, place.path) if place else None
+    folder, place, _ = find("fashion-mnist", complete, path, debian=True)
+    if folder is not None:
+        return Source("Fashion-MNIST", "local", f"{place.label}: {folder}")
+    return Source("Fashion-MNIST", "download", origin or FASHION_ORIGIN, size_mb=30,
+                  fix="go online, or sudo apt-get install dataset-fashion-mnist, or set $TLKERAS_MIRROR")
 
 
 def load_fashion_mnist(path=None, download_missing=True, origin=None):
@@ -230,9 +248,8 @@ def load_fashion_mnist(path=None, download_missing=True, origin=None):
     if download_missing:
         base = origin or FASHION_ORIGIN
         try:
-            for name in FASHION_FILES:
-                download(base + name, name, "datasets/fashion-mnist")
-            return _read_fashion(keras_home() / "datasets" / "fashion-mnist")
+            folder = [download(base + name, name, "datasets/fashion-mnist") for name in FASHION_FILES][0].parent
+            return _read_fashion(folder)
         except DataFileError as error:  # a bad download is removed, so the next call fetches it again
             for name in FASHION_FILES:
                 (keras_home() / "datasets" / "fashion-mnist" / name).unlink(missing_ok=True)

@@ -1,8 +1,13 @@
-"""Execute the course notebooks headless and gather executed copies, HTML renders and results."""
+"""Execute the course notebooks headless and gather executed copies, HTML renders, results, time and memory.
+
+``python -m tlkeras run`` (see README). The profile is injected the way papermill does it: a cell tagged
+``injected-parameters`` after the cell tagged ``parameters``, so the notebook's own literal stays untouched.
+"""
 import json
 import os
 import pathlib
 import sys
+import threading
 import time
 
 import nbformat
@@ -22,46 +27,101 @@ def find_notebooks(selection=None, folder=NOTEBOOK_DIR):
         return available
     chosen = []
     for item in selection:
-        matches = [path for path in available if path.name == item or path.stem == item or path.name.startswith(f"{item}_")]
+        matches = [p for p in available if p.name == item or p.stem == item or p.name.startswith(f"{item}_")]
         if not matches:
-            names = ", ".join(path.stem for path in available)
-            raise ValueError(f"no notebook matches {item!r}; available: {names}")
+            raise ValueError(f"no notebook matches {item!r}; available: {', '.join(p.stem for p in available)}")
         chosen.extend(path for path in matches if path not in chosen)
     return chosen
 
 
-def _progress(stem, total):
+def inject_parameters(notebook, **values):
+    """Insert a cell tagged ``injected-parameters`` assigning `values` right after the ``parameters`` cell
+    (at the top when there is none)."""
+    tags = [cell.get("metadata", {}).get("tags", []) for cell in notebook.cells]
+    positions = [i for i, cell_tags in enumerate(tags) if "parameters" in cell_tags]
+    source = "# Parameters injected by the course runner\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(positions[0] + 1 if positions else 0, cell)  # no parameters cell: first, as papermill does
+    return notebook
+
+
+class MemoryWatch:
+    """Peak resident memory (MB) of a process and its children, sampled in a thread plus the kernel's VmHWM."""
+
+    def __init__(self, interval=0.25):
+        self.interval, self.peak_mb, self.pid = interval, 0.0, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self):
+        if self.pid is None:
+            return
+        try:
+            import psutil
+
+            process = psutil.Process(self.pid)
+            total = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+        except Exception:  # process gone or psutil missing: keep the last figure
+            pass
+        status = pathlib.Path(f"/proc/{self.pid}/status")
+        try:  # Linux keeps the exact high-water mark of the kernel process itself
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self, pid):
+        self.pid = pid
+        self._thread.start()
+
+    def stop(self):
+        self._sample()
+        self._stop.set()
+
+
+def _progress(stem, total, watch):
     started = time.monotonic()
     done = [0]
     tty = sys.stdout.isatty()
 
     def on_cell_complete(cell, cell_index, **_):
+        watch._sample()
         if cell.cell_type != "code":
             return
         done[0] += 1
-        message = f"[{stem}] cell {done[0]}/{total}  {time.monotonic() - started:6.0f} s"
+        message = f"[{stem}] cell {done[0]}/{total}  {time.monotonic() - started:6.0f} s  {watch.peak_mb:6.0f} MB peak"
         print("\r" + message if tty else message, end="" if tty else "\n", flush=True)
 
     return on_cell_complete
 
 
 def execute(path, out_dir, profile, timeout=None):
-    """Run one notebook; write the executed copy, its HTML and its results; return a status dict."""
+    """Run one notebook; write the executed copy, its HTML and its results; return a status dict
+    with ``seconds`` (wall time) and ``peak_rss_mb`` (the kernel's peak resident memory)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     path = pathlib.Path(path)
-    notebook = nbformat.read(path, as_version=4)
+    notebook = inject_parameters(nbformat.read(path, as_version=4), PROFILE=profile)
     results_file = out_dir / "results" / f"{path.stem}.json"
     results_file.unlink(missing_ok=True)
     # The kernel gets its own environment; this process's os.environ stays as it was.
-    kernel_env = dict(os.environ, **{config.PROFILE_ENV: profile, results.RESULTS_ENV: str(results_file)})
+    kernel_env = dict(os.environ, **{results.RESULTS_ENV: str(results_file)})
+    kernel_env.pop(config.PROFILE_ENV, None)  # the injected PROFILE decides
     kernel_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines out of the progress
     total = sum(cell.cell_type == "code" for cell in notebook.cells)
+    watch = MemoryWatch()
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
         resources={"metadata": {"path": str(path.parent)}},
-        on_cell_complete=_progress(path.stem, total),
+        on_cell_complete=_progress(path.stem, total, watch),
+        on_notebook_start=lambda **_: watch.start(getattr(client.km.provisioner, "pid", None)),
     )
     started = time.monotonic()
     status, error = "ok", None
@@ -71,13 +131,16 @@ def execute(path, out_dir, profile, timeout=None):
         status, error = "failed", str(exc).strip().splitlines()[-1][:500]
     except Exception as exc:  # kernel died, timeout, ...: still save what ran
         status, error = "failed", f"{exc.__class__.__name__}: {exc}"[:500]
+    finally:
+        watch.stop()
     seconds = time.monotonic() - started
     if sys.stdout.isatty():
         print()
     nbformat.write(notebook, out_dir / path.name)
     _write_html(notebook, out_dir / f"{path.stem}.html")
     figures = json.loads(results_file.read_text()) if results_file.exists() else {}
-    return {"status": status, "seconds": round(seconds, 1), "error": error, "results": figures}
+    return {"status": status, "seconds": round(seconds, 1), "peak_rss_mb": round(watch.peak_mb, 1),
+            "error": error, "results": figures}
 
 
 def _write_html(notebook, target):
@@ -89,9 +152,10 @@ def _write_html(notebook, target):
 
 def _markdown(summary):
     meta = summary["_run"]
-    lines = [f"# tlkeras course results ({meta['profile']} profile)", ""]
-    lines += ["| notebook | status | seconds |", "|---|---|---|"]
-    lines += [f"| {stem} | {info['status']} | {info['seconds']} |" for stem, info in meta["notebooks"].items()]
+    lines = [f"# tlkeras course results ({meta['profile']} profile: {meta['why']})", ""]
+    lines += ["| notebook | status | seconds | peak memory (MB) |", "|---|---|---|---|"]
+    lines += [f"| {stem} | {info['status']} | {info['seconds']} | {info['peak_rss_mb']} |"
+              for stem, info in meta["notebooks"].items()]
     for stem, info in meta["notebooks"].items():
         lines += ["", f"## {stem}", ""]
         if info["error"]:
@@ -108,21 +172,19 @@ def run(profile="auto", notebooks=None, out="build", timeout=None, folder=NOTEBO
 
     Returns the process exit code: 0 when every notebook ran, 1 otherwise.
     """
-    if profile not in config.PROFILES:
-        raise ValueError(f"profile must be one of {config.PROFILES}, got {profile!r}")
-    if profile == "auto":
-        profile = "full" if config.gpu_available() else "smoke"
+    profile, why = config.explain_profile(profile)
     paths = find_notebooks(notebooks, folder)
     out_dir = pathlib.Path(out).resolve()  # kernels run in the notebooks' folder: give them absolute paths
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
-    print(f"tlkeras: running {len(paths)} notebook(s) with the {profile} profile -> {out_dir}/")
-    summary = {"_run": {"profile": profile, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "notebooks": {}, "conflicts": []}}
+    print(f"tlkeras: running {len(paths)} notebook(s) with the {profile} profile ({why}) -> {out_dir}/")
+    summary = {"_run": {"profile": profile, "why": why, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "notebooks": {}, "conflicts": []}}
     for number, path in enumerate(paths, start=1):
         print(f"[{number}/{len(paths)}] {path.name}")
         info = execute(path, out_dir, profile, timeout)
         summary["_run"]["notebooks"][path.stem] = info
-        print(f"[{number}/{len(paths)}] {path.name}: {info['status']} in {info['seconds']:.0f} s"
-              + (f" ({info['error']})" if info["error"] else ""))
+        print(f"[{number}/{len(paths)}] {path.name}: {info['status']} in {info['seconds']:.0f} s, "
+              f"peak {info['peak_rss_mb']:.0f} MB" + (f" ({info['error']})" if info["error"] else ""))
         for key, value in info["results"].items():
             if key in summary and summary[key] != value:
                 summary["_run"]["conflicts"].append(f"{key}: {path.stem} overrides an earlier value")
