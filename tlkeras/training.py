@@ -1,10 +1,12 @@
-"""Training helpers: a fit that survives interruption, per-layer-group learning rates, and small timers.
+"""Training helpers: a fit that survives interruption, per-layer-group learning rates, timers, optimizer reset.
 
 `fit_resumable` wraps `model.fit` with `keras.callbacks.BackupAndRestore`, so a run killed mid-way
 (a Colab disconnect) continues from the last finished epoch when the same cell runs again.
-`layer_rate_optimizer` gives each group of layers its own learning-rate factor; a factor of 0 freezes
-the group exactly (its weights stay bit-identical), which is what `layer.trainable = False` does too.
+`layer_rate_optimizer` gives each group of layers its own learning-rate factor; a factor of 0 leaves a
+group exactly where `layer.trainable = False` would (notebook 03 trains both twins and compares).
+The notebooks call `model.compile` and `model.fit` themselves; these helpers only wrap what is repeated.
 """
+
 import json
 import pathlib
 import shutil
@@ -28,7 +30,7 @@ def _epoch_log_callback(path):
 
 
 def read_epoch_log(directory):
-    """The epochs a (possibly interrupted and resumed) `fit_resumable` run finished, as a list of dicts."""
+    """The epochs a (possibly interrupted and resumed) `fit_resumable` run finished, as dicts. Notebook 03."""
     path = pathlib.Path(directory) / EPOCH_LOG
     if not path.exists():
         return []
@@ -40,13 +42,13 @@ def _saved_epoch(backup):
     return json.loads(meta.read_text())["epoch"] if meta.exists() else 0
 
 
-def fit_resumable(model, train, validation_data, epochs, directory, callbacks=(), fresh=False, verbose=0,
-                  **fit_kwargs):
+def fit_resumable(model, train, validation_data, epochs, directory, callbacks=(), fresh=False, verbose=0, **fit_kwargs):
     """`model.fit` checkpointed after every epoch in `directory`; rerun after an interruption to resume.
 
     Weights, optimizer state and the epoch counter are restored, so no epoch is lost or repeated.
     A run that finishes deletes its backup (the next call starts afresh); `fresh=True` discards an old one.
     Returns the history of all epochs of this run (including those before an interruption) as a dict.
+    Introduced in notebook 03.
     """
     import keras
 
@@ -61,8 +63,14 @@ def fit_resumable(model, train, validation_data, epochs, directory, callbacks=()
     if done:
         print(f"resuming from {backup}: {done} of {epochs} epochs already done")
     restore = keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True)
-    model.fit(train, validation_data=validation_data, epochs=epochs, verbose=verbose,
-              callbacks=[restore, _epoch_log_callback(log), *callbacks], **fit_kwargs)
+    model.fit(
+        train,
+        validation_data=validation_data,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=[restore, _epoch_log_callback(log), *callbacks],
+        **fit_kwargs,
+    )
     history = {}
     for row in read_epoch_log(directory):
         for key, value in row.items():
@@ -82,7 +90,7 @@ def _variable_factors(groups):
 
 
 def layer_rate_optimizer(optimizer, groups, default=1.0):
-    """A copy of `optimizer` where each group of layers learns at `factor` x the base learning rate.
+    """A copy of `optimizer` where each group of layers learns at `factor` x the base learning rate. Notebook 03.
 
     Args:
         optimizer: a Keras optimizer instance (Adam, SGD, RMSprop, ...); its config is copied.
@@ -110,7 +118,7 @@ def layer_rate_optimizer(optimizer, groups, default=1.0):
 
 
 class Timer:
-    """Context manager measuring wall-clock seconds: ``with Timer() as t: ...; t.seconds``."""
+    """Context manager measuring wall-clock seconds: ``with Timer() as t: ...; t.seconds``. Notebook 02."""
 
     def __enter__(self):
         self.start = time.perf_counter()
@@ -122,19 +130,19 @@ class Timer:
 
 
 def snapshot(layers):
-    """Copies of the weights of `layers` (a list), to check later which ones changed."""
+    """Copies of the weights of `layers` (a list), to check later which ones changed. Notebook 03."""
     return [[w.copy() for w in layer.get_weights()] for layer in layers]
 
 
 def unchanged(layers, before):
-    """True when every weight of `layers` is bit-identical to `before` (a `snapshot`)."""
+    """True when every weight of `layers` is bit-identical to `before` (a `snapshot`). Notebook 03."""
     import numpy as np
 
     return all(np.array_equal(a, b) for layer, old in zip(layers, before) for a, b in zip(layer.get_weights(), old))
 
 
 def epoch_timer():
-    """A Keras callback whose `.seconds` lists the wall-clock time of every epoch (validation included)."""
+    """A Keras callback whose `.seconds` lists each epoch's wall-clock seconds (validation included). Notebook 02."""
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
@@ -185,7 +193,7 @@ def recalibrate_batchnorm(model, images, batch_size=64):
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     probe = keras.Model(inputs, [layer.input for layer in layers])
     if hasattr(images, "shape"):
-        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+        batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
     else:
         batches = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in images)
     sums, squares, count = [0.0] * len(layers), [0.0] * len(layers), 0
@@ -202,5 +210,5 @@ def recalibrate_batchnorm(model, images, batch_size=64):
     for layer, total, square in zip(layers, sums, squares):
         mean = total / count
         layer.moving_mean.assign(mean.astype("float32"))
-        layer.moving_variance.assign(np.maximum(square / count - mean ** 2, 0).astype("float32"))
+        layer.moving_variance.assign(np.maximum(square / count - mean**2, 0).astype("float32"))
     return model
