@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The course's one entry point. On a fresh Linux machine with Python >= 3.10:
-#   bash course.sh run  [--profile smoke|full|auto] [--notebooks 01 02 ...] [--out build]
-#   bash course.sh test [extra pytest arguments]
-# Both create a virtual environment (.venv, or $TLKERAS_VENV), install tlkeras and its dependencies
-# into it, point $TLKERAS_MIRROR at ../shared/data when that offline mirror sits beside the checkout,
-# and then run the course (executed notebooks, HTML, results.json/.md in build/) or the test suite.
+# The course's one entry point. On a fresh Linux or macOS machine with Python >= 3.10:
+#   bash course.sh run    [--profile smoke|cpu|full|auto] [--notebooks 01 02 ...] [--out build]
+#   bash course.sh doctor [--profile ...] [--notebooks ...]   (where data and weights come from; no run)
+#   bash course.sh test   [extra pytest arguments]
+# Each creates a virtual environment (.venv, or $TLKERAS_VENV), installs tlkeras into it (run/doctor: with
+# JupyterLab and the runner, the [lab] extra; test: also pytest, nbval and ruff, the [test] extra), points
+# $TLKERAS_MIRROR at ../shared/data when that offline mirror sits beside the checkout, and then runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 command="${1:-}"
 case "$command" in
-  run|test) shift ;;
-  *) echo "usage: bash course.sh run [runner options] | bash course.sh test [pytest options]" >&2; exit 2 ;;
+  run|doctor) shift; extra=lab ;;
+  test) shift; extra=test ;;
+  *) echo "usage: bash course.sh run [runner options] | bash course.sh doctor | bash course.sh test [pytest options]" >&2; exit 2 ;;
 esac
 
 python="${PYTHON:-python3}"
@@ -23,11 +25,11 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "== creating virtual environment $venv"
   "$python" -m venv "$venv"
 fi
-stamp="$venv/.tlkeras-installed"
+stamp="$venv/.tlkeras-installed-$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing tlkeras and its dependencies (TensorFlow is large: a few minutes the first time)"
+  echo "== installing tlkeras[$extra] and its dependencies (TensorFlow is large: a few minutes the first time)"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".[test]"
+  "$venv/bin/python" -m pip install --quiet -e ".[$extra]"
   touch "$stamp"
 fi
 
@@ -37,9 +39,13 @@ fi
 echo "== offline mirror: ${TLKERAS_MIRROR:-none (data and weights are downloaded)}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 
-if [ "$command" = run ]; then
-  exec "$venv/bin/python" -m tlkeras run "$@"
-else
-  export TLKERAS_PROFILE="${TLKERAS_PROFILE:-smoke}"
-  exec "$venv/bin/python" -m pytest "$@"
-fi
+case "$command" in
+  run) exec "$venv/bin/python" -m tlkeras run "$@" ;;
+  doctor) exec "$venv/bin/python" -m tlkeras doctor "$@" ;;
+  test)
+    echo "== ruff check and ruff format --check"
+    "$venv/bin/ruff" check .
+    "$venv/bin/ruff" format --check .
+    export TLKERAS_PROFILE="${TLKERAS_PROFILE:-smoke}"
+    exec "$venv/bin/python" -m pytest "$@" ;;
+esac

@@ -1,4 +1,5 @@
-"""Repository hygiene: clean notebooks, matching dependency lists, the README's two commands."""
+"""Repository hygiene: clean notebooks, the course skeleton, declared dependencies, the README's commands."""
+import ast
 import json
 import pathlib
 import re
@@ -8,6 +9,12 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# What a Colab runtime had preinstalled when this was written (Nov 2026 images ship these or newer):
+# runtime lower bounds must not exceed them, so installing tlkeras on Colab upgrades nothing big.
+COLAB = {"tensorflow": "2.19", "keras": "3.10", "tensorflow-datasets": "4.9.9", "importlib_resources": "6.5",
+         "matplotlib": "3.10", "numpy": "2.0", "pillow": "11.1", "scikit-learn": "1.6"}
+DEV_ONLY = {"jupyterlab", "nbval", "pytest", "nbclient", "nbconvert", "nbformat", "ruff", "ipykernel", "psutil"}
 
 
 def stored_output_problems(path):
@@ -24,6 +31,11 @@ def stored_output_problems(path):
     return problems
 
 
+def cells(path, kind=None):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return [c for c in notebook["cells"] if kind is None or c["cell_type"] == kind]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_notebook_has_no_outputs(path):
     assert stored_output_problems(path) == []
@@ -37,36 +49,102 @@ def test_the_check_catches_a_dirty_notebook(tmp_path):
     assert len(stored_output_problems(dirty)) == 2
 
 
+def parameters_problem(source):
+    """None when `source` holds only literal assignments (papermill can override them), else the reason."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if not isinstance(node, ast.Assign):
+            return f"line {node.lineno}: not an assignment"
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return f"line {node.lineno}: {ast.unparse(node.value)[:40]} is not a literal"
+    return None
+
+
+def test_parameters_check_catches_computed_values():
+    assert parameters_problem('PROFILE = "auto"\nEPOCHS = 3  # note') is None
+    assert "not a literal" in parameters_problem('PROFILE = "auto"\nP = tlk.config.choose(PROFILE)')
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_follows_the_course_skeleton(path):
-    notebook = json.loads(path.read_text(encoding="utf-8"))
     assert re.match(r"\d\d_[a-z0-9_]+\.ipynb$", path.name)
-    first = "".join(notebook["cells"][0]["source"])
+    first = "".join(cells(path)[0]["source"])
     assert first.startswith("# ") and "colab.research.google.com/github/" in first and path.name in first
-    tagged = [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    tagged = [c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
-    assert "tlk.setup(seed=" in code and "import tlkeras as tlk" in code
-    assert "import *" not in code
+    assert parameters_problem("".join(tagged[0]["source"])) is None
+    code = "\n".join("".join(c["source"]) for c in cells(path, "code"))
+    assert "tlk.setup(seed=" in code and "import tlkeras as tlk" in code and "import *" not in code
+    assert "tlk.config.choose(PROFILE" in code
+    last = "".join(cells(path, "markdown")[-1]["source"])
+    assert re.search(r"^#+ References", last, re.M), "the last markdown cell is the References section"
 
 
-def _names(requirements):
-    return {re.split(r"[<>=!~ \[;]", item.strip(), maxsplit=1)[0].lower() for item in requirements if item.strip()}
+def test_no_learner_facing_text_mentions_the_internal_notes():
+    pattern = re.compile(r"seed 00[0-4]|seeds'", re.I)
+    files = list(NOTEBOOKS) + list((ROOT / "tlkeras").glob("*.py")) + [ROOT / "README.md"]
+    hits = [f"{p.name}: {m.group(0)}" for p in files for m in pattern.finditer(p.read_text(encoding="utf-8"))]
+    assert hits == []
 
 
-def test_pyproject_and_environment_yml_agree():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    declared = _names(pyproject["project"]["dependencies"])
+def test_the_keras_lesson_is_visible_in_the_notebooks():
+    def compiles(stem):
+        path = next(p for p in NOTEBOOKS if p.name.startswith(stem))
+        return sum("".join(c["source"]).count(".compile(") for c in cells(path, "code"))
+
+    assert compiles("02") >= 1 and compiles("03") >= 3
+
+
+def test_package_modules_are_small_and_retired_helpers_are_gone():
+    text = {p.name: p.read_text() for p in (ROOT / "tlkeras").glob("*.py")}
+    assert {name: len(t.splitlines()) for name, t in text.items() if len(t.splitlines()) > 350} == {}
+    retired = re.compile(r"def (compile_for|train_head|compile_model|cached_features|read_image)\b")
+    assert [name for name, t in text.items() if retired.search(t)] == []
+
+
+def _requirements(items):
+    found = {}
+    for item in items:
+        name = re.split(r"[<>=!~ \[;]", item.strip(), maxsplit=1)[0].lower()
+        bound = re.search(r">=\s*([\d.]+)", item)
+        found[name] = bound.group(1) if bound else None
+    return found
+
+
+def _version(text):
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_runtime_dependencies_are_what_the_notebooks_import_and_fit_colab():
+    runtime = _requirements(PYPROJECT["project"]["dependencies"])
+    assert not set(runtime) & DEV_ONLY, "tools for developers belong in the [lab]/[test] extras"
+    assert set(runtime) == set(COLAB)
+    too_new = {name: bound for name, bound in runtime.items() if bound and _version(bound) > _version(COLAB[name])}
+    assert too_new == {}, "a lower bound above Colab's preinstalled version makes pip upgrade it"
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert {"jupyterlab", "nbclient", "nbconvert"} <= set(_requirements(extras["lab"]))
+    assert {"pytest", "nbval", "ruff"} <= set(_requirements(extras["test"]))
+
+
+def test_environment_yml_installs_the_same_packages():
+    declared = set(_requirements(PYPROJECT["project"]["dependencies"]))
+    for extra in PYPROJECT["project"]["optional-dependencies"].values():
+        declared |= set(_requirements(extra)) - {"tlkeras"}
     text = (ROOT / "environment.yml").read_text()
     pip_block = re.search(r"- pip:\n((?:\s+- .+\n?)+)", text)
     assert pip_block, "environment.yml needs a pip: section"
-    listed = _names(line.strip()[2:] for line in pip_block.group(1).splitlines())
+    listed = set(_requirements(line.strip()[2:] for line in pip_block.group(1).splitlines()))
     assert declared == listed
     assert re.search(r"- python=3\.11", text)
 
 
-def test_readme_gives_the_two_commands_and_ci_uses_the_test_one():
+def test_readme_gives_the_commands_and_ci_uses_the_test_one():
     readme = (ROOT / "README.md").read_text()
-    assert "bash course.sh run" in readme and "bash course.sh test" in readme
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "bash course.sh test" in ci
+    for command in ("bash course.sh run", "bash course.sh test", "python -m tlkeras doctor"):
+        assert command in readme
+    assert "bash course.sh test" in (ROOT / ".ci" / "run").read_text()
+    course = (ROOT / "course.sh").read_text()
+    assert "ruff check" in course and "ruff format --check" in course

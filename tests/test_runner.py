@@ -11,7 +11,8 @@ from tlkeras import runner
 
 def write_notebook(folder, name, sources):
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.cells = [nbformat.v4.new_code_cell(source) if isinstance(source, str)
+                      else nbformat.v4.new_code_cell(source[0], metadata={"tags": source[1]}) for source in sources]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / name)
 
@@ -22,7 +23,9 @@ def course(tmp_path):
     folder.mkdir()
     write_notebook(folder, "01_ok.ipynb", [
         "import os, tlkeras as tlk",
-        "tlk.record('demo/answer', 42)\ntlk.record('demo/profile', tlk.config.resolve_profile('auto'))",
+        ("PROFILE = 'auto'", ["parameters"]),
+        "tlk.record('demo/answer', 42)\ntlk.record('demo/profile', tlk.config.resolve_profile(PROFILE))\n"
+        "big = bytearray(300 * 2**20)",
     ])
     write_notebook(folder, "02_broken.ipynb", ["import tlkeras as tlk\ntlk.record('demo/before', 1.5)", "1 / 0"])
     return folder
@@ -53,10 +56,14 @@ def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkey
     assert summary["demo/answer"] == 42 and summary["demo/profile"] == "smoke"
     assert summary["demo/before"] == 1.5  # ... but what it recorded before failing is kept
     statuses = {stem: info["status"] for stem, info in summary["_run"]["notebooks"].items()}
+    first = summary["_run"]["notebooks"]["01_ok"]
+    assert 300 < first["peak_rss_mb"] < 2000, "the kernel's 300 MB buffer shows in its peak memory"
+    assert first["seconds"] > 0 and "peak memory (MB)" in (out / "results.md").read_text()
     assert statuses == {"01_ok": "ok", "02_broken": "failed"}
     assert "ZeroDivisionError" in summary["_run"]["notebooks"]["02_broken"]["error"]
     executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
-    assert executed.cells[1].outputs, "the executed copy keeps its outputs"
+    assert executed.cells[2].metadata["tags"] == ["injected-parameters"] and "PROFILE = 'smoke'" in executed.cells[2].source
+    assert executed.cells[3].outputs, "the executed copy keeps its outputs"
     assert (out / "01_ok.html").read_text().lstrip().lower().startswith("<!doctype html>")
     markdown = (out / "results.md").read_text()
     assert "`demo/answer` | 42" in markdown and "failed" in markdown
@@ -68,9 +75,29 @@ def test_cli_rejects_unknown_notebook():
     assert result.returncode == 2 and "no notebook matches '99'" in result.stderr
 
 
+def test_cli_rejects_unknown_notebook_before_loading_tensorflow():
+    code = ("import sys\nfrom tlkeras.__main__ import main\ntry:\n    main(['doctor', '--notebooks', '99'])\n"
+            "except SystemExit as exit:\n    print(exit.code, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+
+
 def test_cli_help_lists_profiles():
     result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "{smoke,full,auto}" in result.stdout
+    assert result.returncode == 0 and "{smoke,cpu,full,auto}" in result.stdout
+
+
+def test_injection_follows_the_parameters_cell_or_goes_first():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import x"),
+                      nbformat.v4.new_code_cell("PROFILE = 'auto'", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("use(PROFILE)")]
+    runner.inject_parameters(notebook, PROFILE="cpu")
+    assert [c.source.splitlines()[-1] for c in notebook.cells] == ["import x", "PROFILE = 'auto'", "PROFILE = 'cpu'", "use(PROFILE)"]
+    bare = nbformat.v4.new_notebook()
+    bare.cells = [nbformat.v4.new_code_cell("print(1)")]
+    runner.inject_parameters(bare, PROFILE="full")
+    assert bare.cells[0].metadata["tags"] == ["injected-parameters"]
 
 
 @pytest.mark.slow

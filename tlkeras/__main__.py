@@ -23,6 +23,7 @@ def main(argv=None):
     from tlkeras import doctor, runner
 
     try:
+        runner.find_notebooks(args.notebooks)  # a wrong name fails in a second, before TensorFlow loads
         if args.command == "doctor":
             return doctor.report(profile=args.profile, notebooks=args.notebooks)
         if not args.no_preflight and doctor.report(profile=args.profile, notebooks=args.notebooks) != 0:

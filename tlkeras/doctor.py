@@ -104,7 +104,7 @@ def _free_memory_gb():
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def report(profile="auto", notebooks=None, network=None):
+def report(profile="auto", notebooks=None, network=None, folder=runner.NOTEBOOK_DIR):
     """Print the preflight table; return 0 when every chosen notebook can run here, else 1."""
     name, why = config.explain_profile(profile)
     network = online() if network is None else network
@@ -116,7 +116,7 @@ def report(profile="auto", notebooks=None, network=None):
     print(f"network: {'download host reachable' if network else 'offline (no downloads)'}; "
           f"mirror: {config.mirror_dir() or 'none'}")
     failures = 0
-    for path in runner.find_notebooks(notebooks):
+    for path in runner.find_notebooks(notebooks, folder):
         sources, chosen = needs(path, name)
         minutes = chosen.get("minutes")
         print(f"\n{path.stem}: expected {minutes if minutes is not None else '?'} min in {name}")
