@@ -3,7 +3,6 @@ import os
 import pathlib
 
 os.environ.setdefault("TLKERAS_PROFILE", "smoke")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TF C++ log lines in notebook outputs
 _mirror = pathlib.Path(__file__).resolve().parent.parent / "shared" / "data"
 if "TLKERAS_MIRROR" not in os.environ and _mirror.is_dir():
     os.environ["TLKERAS_MIRROR"] = str(_mirror)

@@ -127,7 +127,6 @@ def setup(seed=0, deterministic=True, verbose=True):
     kernels, so the same seed gives the same numbers on the same machine.
     Returns a dict describing the run.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ info lines
     import keras
     import numpy as np
 
