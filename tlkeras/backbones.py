@@ -1,78 +1,64 @@
-"""Pretrained ImageNet backbones: find their weight files (mirror, Keras cache, download), verify, and build them.
+"""Pretrained ImageNet backbones: find, verify and build them (`load`), and cache their features (`features`).
 
-`load("resnet50")` returns a `Backbone`: the Keras model plus what was actually used. In the
-``smoke`` profile a backbone whose ImageNet weights cannot be had is replaced by the best one that
-can (printed in a banner); the ``full`` profile never substitutes.
+Weight files come from the one search order (mirror, Keras cache), else a download from `WEIGHTS_ORIGIN`, and
+are checked before loading. Only the smoke profile may use a stand-in. Notebook 02; used by 03, 04 and 05.
 """
+
+import collections
 import dataclasses
 import os
 import pathlib
+import re
 import threading
-from typing import Callable, Optional
+import urllib.parse
+from collections.abc import Callable
+
+import numpy as np
 
 from tlkeras import data
 
 OFFLINE_ENV = "TLKERAS_OFFLINE"
-KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-MOBILENET_SIZES = (128, 160, 192, 224)
-MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
+ORIGIN_ENV = "TLKERAS_WEIGHTS_ORIGIN"
+WEIGHTS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
+EFFICIENTNET_ORIGIN = "https://storage.googleapis.com/keras-applications/"  # Keras keeps EfficientNets apart
 
 
-@dataclasses.dataclass(frozen=True)
-class BackboneInfo:
-    """How to build one keras.applications backbone and where Keras keeps its ImageNet weights."""
-
-    constructor: str  # attribute of keras.applications
-    module: str  # keras.applications submodule holding preprocess_input
-    input_size: int
-    top_file: str  # file names as Keras caches them; {alpha} and {size} are filled in for MobileNets
-    notop_file: str
-    top_hash: Optional[str] = None  # md5 pinned by Keras (None: Keras pins none)
-    notop_hash: Optional[str] = None
-    url_dir: str = ""
-    alphas: tuple = ()
-    default_alpha: Optional[float] = None
+# How to build one keras.applications backbone (constructor, module holding preprocess_input, input size) and
+# its ImageNet weights: file names as Keras caches them ({alpha}, {size} filled in for MobileNets), the md5
+# Keras pins (None: it pins none), the download subfolder, width multipliers, download MB without the top.
+BackboneInfo = collections.namedtuple(
+    "BackboneInfo", "constructor module input_size top_file notop_file top_hash notop_hash url_dir alphas "
+    "default_alpha size_mb", defaults=(None, None, "", (), None, 0.0))  # fmt: skip
 
 
 BACKBONES = {
     "resnet50": BackboneInfo(
-        "ResNet50", "resnet50", 224,
-        "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        "ResNet50", "resnet50", 224, "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", "resnet/"),
+        "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", "resnet/", size_mb=94.7),
     "mobilenet_v2": BackboneInfo(
-        "MobileNetV2", "mobilenet_v2", 224,
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5",
+        "MobileNetV2", "mobilenet_v2", 224, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}.h5",
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}_no_top.h5",
-        None, None, "mobilenet_v2/", (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), 1.0),
+        None, None, "mobilenet_v2/", (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), 1.0, 9.4),
     "inception_v3": BackboneInfo(
-        "InceptionV3", "inception_v3", 299,
-        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        "InceptionV3", "inception_v3", 299, "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
         "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63", "inception_v3/"),
+        "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63", "inception_v3/", size_mb=87.9),
     "vgg16": BackboneInfo(
-        "VGG16", "vgg16", 224,
-        "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        "VGG16", "vgg16", 224, "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
         "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc", "vgg16/"),
+        "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc", "vgg16/", size_mb=58.9),
     "efficientnet_b0": BackboneInfo(
         "EfficientNetB0", "efficientnet", 224, "efficientnetb0.h5", "efficientnetb0_notop.h5",
-        "902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d", ""),
+        "902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d", "", size_mb=16.7),
     "mobilenet": BackboneInfo(
         "MobileNet", "mobilenet", 224, "mobilenet_{alpha}_{size}_tf.h5", "mobilenet_{alpha}_{size}_tf_no_top.h5",
-        None, None, "mobilenet/", (0.25, 0.5, 0.75, 1.0), 1.0),
-}
-DEFAULT = "resnet50"
-# Stand-ins tried in the smoke profile, best first (ImageNet top-1 of the Keras weights in brackets).
-STAND_INS = (
-    ("efficientnet_b0", None),  # 77.1
-    ("resnet50", None),  # 74.9
-    ("inception_v3", None),  # 77.9 but 299 px and slow on a CPU
-    ("mobilenet_v2", 1.0),  # 71.3
-    ("mobilenet", 1.0), ("mobilenet", 0.75), ("vgg16", None),
-    ("mobilenet_v2", 0.75), ("mobilenet", 0.5), ("mobilenet_v2", 0.5),
-    ("mobilenet_v2", 0.35), ("mobilenet", 0.25),  # 50.6
-)
+        None, None, "mobilenet/", (0.25, 0.5, 0.75, 1.0), 1.0, 12.9),
+}  # fmt: skip
+# Stand-ins tried in the smoke profile, best first (ImageNet top-1 77.1, 74.9, 77.9 at 299 px, 71.3, ... 50.6).
+STAND_INS = (("efficientnet_b0", None), ("resnet50", None), ("inception_v3", None), ("mobilenet_v2", 1.0),
+             ("mobilenet", 1.0), ("mobilenet", 0.75), ("vgg16", None), ("mobilenet_v2", 0.75), ("mobilenet", 0.5),
+             ("mobilenet_v2", 0.5), ("mobilenet_v2", 0.35), ("mobilenet", 0.25))  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -85,9 +71,9 @@ class Backbone:
     pretrained: bool
     input_size: int
     preprocess: Callable
-    weights_path: Optional[str] = None
+    weights_path: str | None = None
     note: str = ""
-    alpha: Optional[float] = None
+    alpha: float | None = None
 
     @property
     def label(self):
@@ -95,9 +81,17 @@ class Backbone:
         return f"{self.name}_{self.alpha:g}" if self.alpha is not None else self.name
 
 
+def parse_name(name, alpha=None):
+    """(name, alpha) from a backbone name or a label such as "mobilenet_0.25" (the width multiplier in the name)."""
+    match = re.fullmatch(r"(mobilenet|mobilenet_v2)_(\d*\.\d+)", str(name))
+    if match and name not in BACKBONES:
+        name, alpha = match[1], float(match[2])
+    return name, _alpha(name, alpha)
+
+
 def _info(name):
     if name not in BACKBONES:
-        raise ValueError(f"Unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
+        raise ValueError(f"Unknown backbone {name!r}; expected one of {', '.join(BACKBONES)} (or e.g. mobilenet_0.25)")
     return BACKBONES[name]
 
 
@@ -114,18 +108,15 @@ def _alpha(name, alpha):
 
 
 def weight_file_names(name, alpha=None, include_top=False, input_size=None):
-    """The file names Keras caches this backbone's ImageNet weights under, best match first.
-
-    MobileNets have one file per input size; other sizes fall back to the 224 file (convolution
-    weights do not depend on the input size), as Keras itself does.
-    """
+    """The file names Keras caches this backbone's ImageNet weights under, best match first (MobileNets have one
+    file per input size; other sizes fall back to the 224 file, as Keras itself does)."""
     info = _info(name)
     alpha = _alpha(name, alpha)
     pattern = info.top_file if include_top else info.notop_file
     if name == "mobilenet":
-        sizes, alpha_text = MOBILENET_SIZES, {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
+        sizes, alpha_text = (128, 160, 192, 224), {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
     elif name == "mobilenet_v2":
-        sizes, alpha_text = MOBILENET_V2_SIZES, str(float(alpha))
+        sizes, alpha_text = (96, 128, 160, 192, 224), str(float(alpha))
     else:
         return [pattern]
     order = [input_size] if input_size in sizes else []
@@ -142,95 +133,117 @@ def pinned_hash(name, include_top=False):
     return info.top_hash if include_top else info.notop_hash
 
 
-def verify(path, expected):
-    """Raise ValueError naming `path` when its md5 (32 hex) or sha256 (64 hex) differs from `expected`."""
-    if not expected:
-        return
-    algorithm = "md5" if len(expected) == 32 else "sha256"
-    actual = data.file_digest(path, algorithm)
-    if actual != expected:
-        raise ValueError(
-            f"{path} does not match the {algorithm} Keras pins for it ({expected}; file has {actual}). "
-            "It is truncated or not the Keras ImageNet file: delete it and fetch it again."
-        )
+def weights_origin(origin=None):
+    """Where weights are downloaded from: `origin`, else $TLKERAS_WEIGHTS_ORIGIN, else `WEIGHTS_ORIGIN`."""
+    return (origin or os.environ.get(ORIGIN_ENV) or WEIGHTS_ORIGIN).rstrip("/") + "/"
 
 
-def search_places():
-    """Folders searched for weight files, in order: the mirror's keras/models, then the Keras cache."""
-    from tlkeras import config
-
-    places = []
-    mirror = config.mirror_dir()
-    if mirror is not None:
-        places.append(mirror / "keras" / "models")
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    places.append(pathlib.Path(keras_home) / "models")
-    return places
+def weights_url(name, file_name, origin=None):
+    """The download address of `file_name`: the origin, the backbone's Keras subfolder, the file name."""
+    base = weights_origin(origin)
+    if name == "efficientnet_b0" and base == WEIGHTS_ORIGIN:
+        base = EFFICIENTNET_ORIGIN
+    return base + _info(name).url_dir + file_name
 
 
-def offline():
-    """True when downloads are switched off with TLKERAS_OFFLINE=1."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
+def check_weights(path, name, include_top=False):
+    """Raise `tlk.data.DataFileError` naming `path` unless it matches its folder's ``SHA256SUMS`` (if any), the md5
+    Keras pins (if any: none for MobileNets) and is a complete HDF5 file whose arrays all read back."""
+    import h5py
+
+    path = pathlib.Path(path)
+    fix = "delete it and fetch it again (go online, or copy a good file from a mirror)"
+    data.verify_file(path)
+    expected = pinned_hash(name, include_top)
+    if expected and data.file_digest(path, "md5") != expected:
+        raise data.DataFileError(f"{path} does not match the md5 Keras pins for it ({expected}): {fix}")
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+    except Exception as error:  # h5py raises OSError, KeyError, RuntimeError for damaged files
+        raise data.DataFileError(f"{path} is not a complete HDF5 weight file ({error}): {fix}") from None
 
 
 _REACHABLE = {}
 
 
-def _reachable(host="storage.googleapis.com", port=443, timeout=3.0):
-    """Whether `host` answers within `timeout` seconds (DNS included, so an offline box fails fast); asked once."""
+def _reachable(url, timeout=3.0):
+    """Whether the host of `url` answers within `timeout` s (DNS included, so an offline box fails fast); asked once."""
     import socket
 
-    if host in _REACHABLE:
-        return _REACHABLE[host]
-    answer = []
+    parts = urllib.parse.urlsplit(url)
+    key = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    if key not in _REACHABLE:
+        answer = []
 
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            answer.append(True)
-        except OSError:
-            pass
+        def connect():
+            try:
+                answer.append(socket.create_connection(key, timeout).close())
+            except OSError:  # refused, unreachable, or no DNS: `answer` stays empty
+                pass
 
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    _REACHABLE[host] = bool(answer)
-    return _REACHABLE[host]
-
-
-def _download(name, file_name, include_top):
-    import keras
-
-    url_dir = _info(name).url_dir
-    if name == "efficientnet_b0":
-        origin = "https://storage.googleapis.com/keras-applications/" + file_name
-    else:
-        origin = KERAS_BASE_URL + url_dir + file_name
-    try:
-        path = keras.utils.get_file(file_name, origin, cache_subdir="models", file_hash=pinned_hash(name, include_top))
-        return pathlib.Path(path)
-    except Exception as error:  # network, HTTP or hash failure: report and fall back
-        print(f"tlkeras: could not download {file_name}: {error.__class__.__name__}: {error}")
-        return None
+        probe = threading.Thread(target=connect, daemon=True)
+        probe.start()
+        probe.join(timeout + 0.5)
+        _REACHABLE[key] = bool(answer)
+    return _REACHABLE[key]
 
 
-def resolve_weights(name, alpha=None, include_top=False, input_size=None, download=True):
-    """Path of a verified ImageNet weight file for this backbone, or None when none can be had.
+def _size_mb(name, alpha):
+    return _info(name).size_mb * (1.0 if alpha is None else (alpha / _info(name).default_alpha) ** 2)
 
-    Looks in ``$TLKERAS_MIRROR/keras/models``, then ``~/.keras/models`` (``$KERAS_HOME``), then asks
-    Keras to download it (skipped when `download` is False, TLKERAS_OFFLINE=1, or the host is
-    unreachable). A local file whose hash differs from the one Keras pins raises ValueError.
-    """
+
+def resolve_weights(name, alpha=None, include_top=False, input_size=None, download=True, origin=None):
+    """Path of a checked ImageNet weight file, from `tlk.data.places(kind="models")` or a download (unless
+    `download` is False, TLKERAS_OFFLINE=1 or the host is unreachable). A file failing `check_weights` is
+    reported (a failed download is removed, never loaded); none at all raises FileNotFoundError with the fixes."""
     names = weight_file_names(name, alpha, include_top, input_size)
-    for folder in search_places():
-        for file_name in names:
-            path = folder / file_name
+
+    def read(folder):
+        for path in (folder / file_name for file_name in names):
             if path.is_file():
-                verify(path, pinned_hash(name, include_top))
+                check_weights(path, name, include_top)
                 return path
-    if not download or offline() or not _reachable():
-        return None
-    return _download(name, names[0], include_top)
+        raise FileNotFoundError(f"no {' or '.join(names)}")
+
+    path, _, problems = data.find(name, read, kind="models")
+    if path is not None:
+        return path
+    url, target = weights_url(name, names[0], origin), data.keras_home() / "models" / names[0]
+    if not download or os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        problems.append(f"download from {url}: skipped ({'download=False' if not download else OFFLINE_ENV + '=1'})")
+    elif not _reachable(url):
+        problems.append(f"download from {url}: host not reachable (offline?)")
+    else:
+        target.unlink(missing_ok=True)  # a cached copy that failed its check above is fetched again
+        try:
+            path = data.download(url, names[0], "models", size_mb=_size_mb(name, alpha))
+            check_weights(path, name, include_top)
+            return path
+        except Exception as error:  # network, HTTP or check failure: nothing half-done stays behind
+            target.unlink(missing_ok=True)
+            problems.append(f"download from {url}: {error.__class__.__name__}: {error} (removed)")
+    raise data.not_found(f"ImageNet weights {names[0]}", problems, [
+        f"go online, so {names[0]} (about {_size_mb(name, alpha):.0f} MB) is downloaded from {weights_origin(origin)}",
+        f"put {names[0]} into $TLKERAS_MIRROR/keras/models/ or {data.keras_home() / 'models'}/",
+        "offline on a CPU: PROFILE='smoke' continues with a stand-in backbone whose weights are on disk",
+    ])  # fmt: skip
+
+
+def locate_weights(name, alpha=None, include_top=False, input_size=None):
+    """Where `resolve_weights` would get the weights, as a `tlk.data.Source` (nothing checked or downloaded).
+
+    For ``python -m tlkeras doctor``: the first place holding the file, else the download address and its size.
+    """
+    name, alpha = parse_name(name, alpha)
+    names = weight_file_names(name, alpha, include_top, input_size)
+    what = f"ImageNet weights {names[0]}"
+    for place in data.places(name, kind="models"):
+        for file_name in names:
+            if (place.path / file_name).is_file():
+                return data.Source(what, "local", f"{place.label}: {place.path / file_name}")
+    fix = f"go online once, or put {names[0]} into $TLKERAS_MIRROR/keras/models/ or {data.keras_home() / 'models'}/"
+    return data.Source(what, "download", weights_url(name, names[0]), round(_size_mb(name, alpha), 1), fix)
 
 
 def _build(name, alpha, input_size, include_top, pooling, weights_path):
@@ -238,15 +251,18 @@ def _build(name, alpha, input_size, include_top, pooling, weights_path):
 
     info = _info(name)
     kwargs = dict(include_top=include_top, weights=None, input_shape=(input_size, input_size, 3))
-    if not include_top:
-        kwargs["pooling"] = pooling
-    if alpha is not None:
-        kwargs["alpha"] = alpha
+    kwargs.update({} if include_top else {"pooling": pooling}, **({} if alpha is None else {"alpha": alpha}))
     if include_top and input_size != info.input_size and name != "mobilenet_v2":
         raise ValueError(f"{name} with its ImageNet top needs input_size={info.input_size}, not {input_size}")
     model = getattr(keras.applications, info.constructor)(**kwargs)
     if weights_path is not None:
-        model.load_weights(str(weights_path))
+        try:
+            model.load_weights(str(weights_path))
+        except Exception as error:  # wrong architecture, wrong alpha, damaged file
+            raise data.DataFileError(
+                f"{weights_path} does not load into {name} ({error.__class__.__name__}: {error}): delete it and "
+                "fetch it again, or pass the file that matches this backbone"
+            ) from None
     return model
 
 
@@ -257,71 +273,83 @@ def preprocess_for(name):
     return getattr(keras.applications, _info(name).module).preprocess_input
 
 
-def _full_error(name, alpha, include_top, input_size):
-    names = weight_file_names(name, alpha, include_top, input_size)
-    places = "\n".join(f"  - {folder}" for folder in search_places())
-    return FileNotFoundError(
-        f"ImageNet weights for {name} are not available and the full profile never substitutes another "
-        f"backbone.\nLooked for {names[0]} in:\n{places}\nand the Keras download failed or was skipped "
-        f"(${OFFLINE_ENV}={os.environ.get(OFFLINE_ENV, '')!r}).\nFix it: go online so keras.applications can "
-        f"download it, or copy {names[0]} into ~/.keras/models/ or $TLKERAS_MIRROR/keras/models/, "
-        "or run with PROFILE='smoke' to accept a stand-in."
-    )
+def load(name, profile, input_size=None, alpha=None, include_top=False, pooling="avg", weights="imagenet", origin=None):
+    """Build backbone `name` with ImageNet weights and return a `Backbone`. Introduced in notebook 02.
 
-
-def _stand_in(include_top, input_size):
-    for name, alpha in STAND_INS:
-        path = resolve_weights(name, alpha, include_top, input_size, download=False)
-        if path is not None:
-            return name, alpha, path
-    return None
-
-
-def load(name=DEFAULT, profile="smoke", input_size=None, alpha=None, include_top=False, pooling="avg",
-         weights="imagenet"):
-    """Build backbone `name` with ImageNet weights and return a `Backbone`.
-
-    Args:
-        name: a key of `BACKBONES` ("resnet50", "mobilenet_v2", "inception_v3", "vgg16",
-            "efficientnet_b0", "mobilenet").
-        profile: "smoke" substitutes the best locally available pretrained backbone (with a banner) when
-            the requested weights cannot be had; "full" raises FileNotFoundError instead.
-        input_size: square input side in pixels (default: the backbone's own).
-        alpha: width multiplier for the MobileNets.
-        include_top: keep the ImageNet classifier (1,000 classes).
-        pooling: "avg", "max" or None for the headless model.
-        weights: "imagenet", None (random weights) or a path to a weight file.
+    `name` is a key of `BACKBONES` or a label such as "mobilenet_0.25" (MobileNet v1 at width 0.25, the
+    CPU-friendly choice). `profile` is required (notebooks pass ``P.profile``): "smoke" continues with the best
+    stand-in whose weights are on disk when the requested ones cannot be had or fail their checks, and says so
+    in a banner; "cpu" and "full" never substitute and raise the error with its fix. `weights` is "imagenet",
+    None (random) or a file path; `pooling` "avg", "max" or None; `origin` replaces `WEIGHTS_ORIGIN`.
     """
     from tlkeras import config
 
     profile = config.resolve_profile(profile)
-    alpha = _alpha(name, alpha)
+    name, alpha = parse_name(name, alpha)
     size = int(input_size or _info(name).input_size)
     if size < 32:
         raise ValueError(f"input_size must be at least 32 pixels, not {size}")
-    if weights is None or (weights != "imagenet"):
+    if weights != "imagenet":
         path = None if weights is None else pathlib.Path(weights)
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"weights file {path} does not exist")
         model = _build(name, alpha, size, include_top, pooling, path)
-        return Backbone(model, name, name, path is not None, size, preprocess_for(name),
-                        str(path) if path else None, "", alpha)
-    path = resolve_weights(name, alpha, include_top, size)
-    used, used_alpha, note = name, alpha, ""
-    if path is None:
-        if profile == "full":
-            raise _full_error(name, alpha, include_top, size)
-        found = _stand_in(include_top, size)
-        if found is None:
-            used, note = name, f"no ImageNet weights for any backbone could be found: {name} has RANDOM weights"
-        else:
-            used, used_alpha, path = found
-            if input_size is None or include_top:  # an ImageNet top only works at its own size
-                size = _info(used).input_size
-            shown = f"{used} alpha={used_alpha:g}" if used_alpha is not None else used
-            note = (f"ImageNet weights for {name} are not available here, so the smoke profile uses {shown} "
-                    f"({path.name}) as a stand-in")
-        print("=" * 78 + f"\nSTAND-IN BACKBONE: {note}\n" + "=" * 78)
-    model = _build(used, used_alpha, size, include_top, pooling, path)
-    return Backbone(model, used, name, path is not None, size, preprocess_for(used),
-                    str(path) if path else None, note, used_alpha)
+        return Backbone(model, name, name, path is not None, size, preprocess_for(name), path and str(path), "", alpha)
+    try:
+        path = resolve_weights(name, alpha, include_top, size, origin=origin)
+        model = _build(name, alpha, size, include_top, pooling, path)
+        return Backbone(model, name, name, True, size, preprocess_for(name), str(path), "", alpha)
+    except (FileNotFoundError, data.DataFileError) as error:
+        if profile != "smoke":
+            raise
+        problem = str(error)
+    tried = []
+    for used, used_alpha in STAND_INS:
+        if (used, used_alpha) == (name, alpha):
+            continue
+        used_size = _info(used).input_size if input_size is None or include_top else size
+        try:
+            path = resolve_weights(used, used_alpha, include_top, used_size, download=False)
+            model = _build(used, used_alpha, used_size, include_top, pooling, path)
+        except (FileNotFoundError, data.DataFileError) as error:  # a damaged stand-in is named, then the next
+            tried += [line.strip(" -") for line in str(error).splitlines() if "fetch it again" in line]
+            continue
+        shown = f"{used} alpha={used_alpha:g}" if used_alpha is not None else used
+        note = f"{problem}\nThe smoke profile continues with {shown} ({path.name}) as a STAND-IN for {name}"
+        print("=" * 78, "STAND-IN BACKBONE: " + "\n".join([note, *tried]), "=" * 78, sep="\n")
+        return Backbone(model, used, name, True, used_size, preprocess_for(used), str(path), note, used_alpha)
+    note = f"{problem}\nNo ImageNet weights for any backbone could be found: {name} has RANDOM weights"
+    print("=" * 78, "NO PRETRAINED BACKBONE: " + "\n".join([note, *tried]), "=" * 78, sep="\n")
+    model = _build(name, alpha, size, include_top, pooling, None)
+    return Backbone(model, name, name, False, size, preprocess_for(name), None, note, alpha)
+
+
+def features(backbone, paths, labels, name, batch_size=64, folder=None):
+    """Frozen-base features of the images at `paths`, computed once and then read from `tlk.cache`.
+
+    Images stream through `tlk.images.dataset` and ``backbone.model`` (inference). Any change of backbone,
+    weights (hash of every value), weight file, image size, preprocess, output shape or data (each file's name,
+    size and time; the labels) recomputes. Returns a `tlk.cache.Entry` with arrays "features" and "labels".
+    `name` names the part, e.g. "cats_vs_dogs-train". The one feature cache (notebooks 02, 03, 05).
+    """
+    from tlkeras import cache, config, images
+
+    paths, labels, model = [pathlib.Path(p) for p in paths], np.asarray(labels), backbone.model
+    preprocess = backbone.preprocess
+    metadata = {
+        "backbone": backbone.label,
+        "weights_hash": cache.weights_hash(model),
+        "weights_file": pathlib.Path(backbone.weights_path).name if backbone.weights_path else None,
+        "image_size": int(backbone.input_size),
+        "preprocess": f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', preprocess)}",
+        "output_shape": list(model.output_shape[1:]),
+        "data_fingerprint": cache.fingerprint(paths, labels),
+        "count": len(paths),
+    }
+
+    def compute():
+        pipeline = images.dataset(paths, labels, backbone.input_size, preprocess, batch_size)
+        return {"features": model.predict(pipeline.map(lambda x, _: x), verbose=0), "labels": labels}
+
+    stem = f"{backbone.label}-{name}"  # one entry per backbone and part: another image size makes it stale
+    return cache.cached(stem, metadata, compute, folder=folder or config.cache_dir("features"))

@@ -6,9 +6,7 @@ recomputed, so a new backbone, other weights or changed images can never reuse o
 """
 import dataclasses
 import hashlib
-import json
 import pathlib
-import time
 
 import numpy as np
 
@@ -67,41 +65,12 @@ def _stale_reason(stored, wanted):
 
 
 def cached(backbone, splits, part, cache_dir=None, batch_size=64, verbose=True):
-    """Features of `splits` part `part` through `backbone`, from the disk cache when its metadata match.
+    """TRANSITIONAL (removed with this module): `tlk.backbones.features` for one part of an `ImageSplits`."""
+    from tlkeras import backbones
 
-    The cache lives in `cache_dir` (default: ``tlk.config.cache_dir("features")``), one file pair per
-    backbone and part. Returns a `FeatureSet`; its `status` says "hit" or why features were computed.
-    """
-    from tlkeras import config
-
-    folder = pathlib.Path(cache_dir) if cache_dir else config.cache_dir("features")
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{backbone.label}-{backbone.input_size}-{part}"
-    wanted = metadata(backbone, splits, part)
-    meta_path, array_path = folder / f"{stem}.json", folder / f"{stem}.npz"
-    started = time.perf_counter()
-    if meta_path.exists() and array_path.exists():
-        stored = json.loads(meta_path.read_text())
-        reason = _stale_reason(stored, wanted)
-        if not reason:
-            with np.load(array_path) as arrays:
-                found = FeatureSet(arrays["features"], arrays["labels"], stored, "hit",
-                                   time.perf_counter() - started, array_path)
-            if verbose:
-                print(f"features {part}: cache hit {array_path.name} {found.features.shape}")
-            return found
-        status = f"computed (cache stale: {reason})"
-    else:
-        status = "computed (no cache yet)"
-    meta_path.unlink(missing_ok=True)  # until the new features are saved, nothing here is valid
-    dataset = splits.dataset(part, backbone.input_size, backbone.preprocess, batch_size=batch_size, cache=False)
-    features, labels = extract(backbone.model, dataset)
-    np.savez(array_path, features=features, labels=labels)
-    meta_path.write_text(json.dumps(wanted, indent=2))  # written last: an interrupted save is never a hit
-    seconds = time.perf_counter() - started
-    if verbose:
-        print(f"features {part}: {status} {features.shape} in {seconds:.1f} s -> {array_path.name}")
-    return FeatureSet(features, labels, wanted, status, seconds, array_path)
+    name = "cats_vs_dogs-" + part if "cats_vs_dogs" in splits.source or "folder" in splits.source else part
+    entry = backbones.features(backbone, splits.paths(part), splits.labels(part), name, batch_size, cache_dir)
+    return FeatureSet(entry["features"], entry["labels"], entry.metadata, entry.status, entry.seconds, entry.path)
 
 
 def new_head(feature_shape, num_classes=2, dropout=0.3, seed=0, name="head"):

@@ -1,38 +1,36 @@
-"""Image classification data: find cats vs dogs, check every file, split by seed, and build tf.data pipelines.
+"""Image sets from files: one checked-file scan, one streaming pipeline, and cats vs dogs from wherever it is.
 
-Three ways in: a folder with one subfolder per class (``root/cat``, ``root/dog``), the same split into
-``root/train`` + ``root/validation`` (+ ``root/test``), or tensorflow-datasets ``cats_vs_dogs``.
-Files that cannot be decoded are skipped and reported, never a crash in the middle of training.
+`check_files` and `dataset` serve every image set (cats vs dogs in notebook 02, HAM10000 in 05): files go through
+read, decode, resize, augment and preprocess one batch at a time, never a whole set in memory. A folder is flat
+(``root/cat``) or split (``root/train/cat``, ``root/validation/cat``); bad files are skipped and named.
 """
-import dataclasses
-import hashlib
+
 import io
+import math
+import os
 import pathlib
 
 import numpy as np
 
-from tlkeras import data
+from tlkeras import config, data, sampling
 
 SPLIT_NAMES = ("train", "validation", "test")
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
-                 "test": "test"}
+SPLIT_ALIASES = dict(train="train", validation="validation", val="validation", valid="validation", test="test")
 MIN_SIDE = 16  # smaller images carry almost nothing once resized to 160-299 px
+TFDS_SIZE_MB = 786  # the tensorflow-datasets cats_vs_dogs download
 LAYOUT_HELP = (
     "Expected one folder per class, either flat: ROOT/cat/*.jpg, ROOT/dog/*.jpg, or split: "
     "ROOT/train/cat/*.jpg, ROOT/train/dog/*.jpg, ROOT/validation/cat/*.jpg, ... (at least two classes, "
     "as keras.utils.image_dataset_from_directory reads them)"
 )
-_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-          (b"BM", "BMP"))
+_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 _EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP"}
+SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp"}
 
 
 def sniff_format(head):
     """The image format TensorFlow can decode that these leading bytes announce, or None."""
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return None
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def check_image(path, min_side=MIN_SIDE):
@@ -63,40 +61,99 @@ def check_image(path, min_side=MIN_SIDE):
         return False, f"{mode} (16/32-bit) {kind} is not supported"
     if min(width, height) < min_side:
         return False, f"too small ({width}x{height} px, need at least {min_side} px per side)"
-    notes = []
-    if _EXTENSIONS.get(path.suffix.lower()) != kind:
-        notes.append(f"{kind} data named {path.suffix or '(no extension)'}")
-    if mode not in ("RGB",):
-        notes.append(f"{mode} image, converted to RGB")
+    notes = [f"{kind} data named {path.suffix or '(no extension)'}"] * (_EXTENSIONS.get(path.suffix.lower()) != kind)
+    notes += [f"{mode} image, converted to RGB"] * (mode != "RGB")
     return True, "; ".join(notes)
 
 
-@dataclasses.dataclass
-class ImageFolder:
-    """A checked image folder: usable files with labels (and their split, for the split layout)."""
+def check_files(paths, min_side=MIN_SIDE, verbose=False):
+    """Check every file with `check_image`; return ``(usable paths, [(path, reason), ...] skipped)``.
 
-    root: pathlib.Path
-    layout: str  # "flat" or "split"
-    class_names: list
-    files: list
-    labels: np.ndarray
-    split_of: list  # per file: "train"/"validation"/"test" for the split layout, None for flat
-    skipped: list  # (path, reason)
-    notes: list  # (path, note) for usable files that needed care
+    The one checked-file scan of the course (cats vs dogs in notebook 02, HAM10000 in notebook 05).
+    """
+    usable, skipped, notes = [], [], []
+    for path in map(pathlib.Path, paths):
+        try:
+            ok, message = check_image(path, min_side)
+        except OSError as error:
+            ok, message = False, f"cannot read ({error.__class__.__name__}: {error})"
+        if ok:
+            usable.append(path)
+            if message:
+                notes.append((path, message))
+        else:
+            skipped.append((path, message))
+    if verbose:
+        print(f"checked {len(usable) + len(skipped)} files: {len(usable)} usable, {len(skipped)} skipped")
+        print("".join(f"  skipped {path}: {reason}\n" for path, reason in skipped[:5]), end="")
+        if notes:
+            print(f"  {len(notes)} usable files needed conversion, e.g. {notes[0][0].name}: {notes[0][1]}")
+    return usable, skipped
 
-    def report(self, limit=5):
-        """A short text report: counts per class and what was skipped, naming the files."""
-        counts = ", ".join(f"{name}: {int(np.sum(self.labels == i))}" for i, name in enumerate(self.class_names))
-        lines = [f"{self.root} ({self.layout} layout): {len(self.files)} usable images ({counts}); "
-                 f"skipped {len(self.skipped)}"]
-        for path, reason in self.skipped[:limit]:
-            lines.append(f"  skipped {pathlib.Path(path).relative_to(self.root)}: {reason}")
-        if len(self.skipped) > limit:
-            lines.append(f"  ... and {len(self.skipped) - limit} more")
-        if self.notes:
-            lines.append(f"  {len(self.notes)} usable files needed conversion, e.g. "
-                         f"{pathlib.Path(self.notes[0][0]).name}: {self.notes[0][1]}")
-        return "\n".join(lines)
+
+def dataset(paths, labels, image_size, preprocess=None, batch_size=32, shuffle=False, augment=None, seed=0):
+    """Batched, prefetched tf.data pipeline of (float32 images, labels) read from `paths` one batch at a time.
+
+    Each file is read, decoded (JPEG/PNG/GIF/BMP, to RGB) and resized to `image_size` (an int or (height, width))
+    with values 0..255; then per batch `augment` (called with training=True) and `preprocess` (the backbone's
+    ``preprocess_input``) are applied. `labels` are ints or int arrays (one row per file). With `shuffle` the
+    order changes every epoch, reproducibly for a given `seed`. Introduced in notebook 02.
+    """
+    import tensorflow as tf
+
+    paths = [str(path) for path in paths]
+    labels = np.asarray(labels)
+    if len(paths) != len(labels):
+        raise ValueError(f"{len(paths)} image files but {len(labels)} labels: give one label per file")
+    if not paths:
+        raise ValueError("no image files given: check the folder and what check_files skipped")
+    size = (int(image_size), int(image_size)) if np.ndim(image_size) == 0 else tuple(int(s) for s in image_size)
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return tf.clip_by_value(tf.image.resize(image, size, antialias=True), 0.0, 255.0), label
+
+    def finish(images, batch_labels):
+        images = images if augment is None else augment(images, training=True)
+        return (images if preprocess is None else preprocess(images)), batch_labels
+
+    pipeline = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle:  # shuffling file names is cheap: the buffer holds every name, never an image
+        pipeline = pipeline.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+    return pipeline.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+class ImageSplits:
+    """Train/validation(/test) parts of an image set as file paths and integer labels, and where they came from."""
+
+    def __init__(self, class_names, source, parts, skipped=(), seed=0):
+        self.class_names, self.source, self.parts, self.skipped, self.seed = class_names, source, parts, skipped, seed
+
+    def paths(self, name):
+        """File paths of part `name` (a list of pathlib.Path)."""
+        if name not in self.parts:
+            raise ValueError(f"no part {name!r}; this set has {list(self.parts)}")
+        return self.parts[name][0]
+
+    def labels(self, name):
+        """Integer labels of part `name`, in file order."""
+        return np.asarray(self.parts[name][1] if self.paths(name) is not None else [])
+
+    def count(self, name):
+        """Number of images in part `name`."""
+        return len(self.paths(name))
+
+    def dataset(self, name, image_size, preprocess=None, batch_size=32, shuffle=False, augment=None, seed=None):
+        """Part `name` through the streaming pipeline `dataset` (see there)."""
+        seed = self.seed if seed is None else seed
+        return dataset(self.paths(name), self.labels(name), image_size, preprocess, batch_size, shuffle, augment, seed)
+
+    def summary(self):
+        """One line: source, classes, the size of each part and how many files were skipped."""
+        sizes = ", ".join(f"{name} {self.count(name)}" for name in self.parts)
+        return f"{self.source}: classes {self.class_names}; {sizes}; skipped {len(self.skipped)} files"
 
 
 def _class_dirs(folder):
@@ -109,6 +166,8 @@ def _detect_layout(root):
     if "train" in split_dirs:
         if not _class_dirs(split_dirs["train"]):
             raise ValueError(f"{split_dirs['train']} holds no class folders. {LAYOUT_HELP}")
+        if "validation" not in split_dirs:
+            raise ValueError(f"{root} has a train/ folder but no validation/ folder. {LAYOUT_HELP}")
         return "split", split_dirs
     if not subdirs:
         found = sorted(p.name for p in root.iterdir())[:5]
@@ -116,227 +175,176 @@ def _detect_layout(root):
     return "flat", {None: root}
 
 
-def scan_folder(root, min_side=MIN_SIDE, verbose=True):
-    """Find and check every file under an image folder (flat or split layout); return an `ImageFolder`.
+def _cap(labels, split_of, max_per_class, seed):
+    """Positions kept by a per-class cap; in the split layout each split keeps its share of the cap."""
+    if max_per_class is None:
+        return np.arange(len(labels))
+    keep, split_of = [], np.array(split_of, dtype=object)
+    for split in dict.fromkeys(split_of.tolist()):
+        members = np.flatnonzero(split_of == split)
+        share = max_per_class if split is None else math.ceil(max_per_class * len(members) / len(labels))
+        keep.append(members[sampling.cap_per_class(labels[members], share, seed)])
+    return np.sort(np.concatenate(keep))
 
-    Unusable files are skipped and listed; a class folder left without images is dropped and reported.
-    Raises FileNotFoundError if `root` does not exist and ValueError if fewer than two classes remain.
+
+def split_files(files, labels, class_names, split_of=None, seed=0, fractions=(0.8, 0.2), source="", skipped=()):
+    """`ImageSplits` of checked files: by their split folders (`split_of`), else by `tlk.sampling.split`.
+
+    `fractions` are (train, validation) or (train, validation, test), stratified and drawn with `seed`.
+
+    Classes are renumbered over the classes that still have files (an empty class is dropped and reported).
+    """
+    present = sorted({class_names[label] for label in labels})
+    if len(present) < 2:
+        raise ValueError(
+            f"{source or 'the image set'} has {len(present)} class(es) with usable images "
+            f"({present}; all classes: {list(class_names)}). {LAYOUT_HELP}"
+        )
+    if len(present) < len(class_names):
+        print(f"  dropped class(es) without usable images: {sorted(set(class_names) - set(present))}")
+    labels = np.array([present.index(class_names[label]) for label in labels], dtype="int32")
+    if split_of is not None and any(split is not None for split in split_of):
+        split_of = np.array(split_of, dtype=object)
+        order = {name: np.flatnonzero(split_of == name) for name in SPLIT_NAMES}
+    else:
+        order = dict(zip(SPLIT_NAMES, sampling.split(labels, fractions, seed)))
+    parts = {name: ([files[i] for i in idx], labels[idx]) for name, idx in order.items() if len(idx)}
+    return ImageSplits(present, source, parts, list(skipped), seed)
+
+
+def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, min_side=MIN_SIDE, verbose=True):
+    """List, cap, check and split an image folder (flat or split layout); return `ImageSplits`. Notebook 02.
+
+    The per-class cap (drawn with `seed`) is applied before the files are checked, so a capped run reads only
+    the files it keeps. Files listed in the folder's ``SHA256SUMS`` (the offline mirror has one) must match it.
+    Raises FileNotFoundError if `root` does not exist and ValueError if fewer than two classes have images.
     """
     root = pathlib.Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist. {LAYOUT_HELP}")
     layout, parts = _detect_layout(root)
-    class_names = sorted({d.name for folder in parts.values() for d in _class_dirs(folder)})
-    found, skipped, notes = [], [], []
-    for split, folder in parts.items():
-        for class_dir in _class_dirs(folder):
-            for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
-                usable, message = check_image(path, min_side)
-                if usable:
-                    found.append((str(path), class_dir.name, split))
-                    if message:
-                        notes.append((str(path), message))
-                else:
-                    skipped.append((str(path), message))
-    present = sorted({name for _, name, _ in found})
-    empty = [name for name in class_names if name not in present]
-    if len(present) < 2:
-        raise ValueError(f"{root} has {len(present)} class(es) with usable images ({present}); "
-                         f"empty class folders: {empty}. {LAYOUT_HELP}")
-    index = {name: i for i, name in enumerate(present)}
-    folder = ImageFolder(root, layout, present, [f for f, _, _ in found],
-                         np.array([index[c] for _, c, _ in found], dtype="int32"),
-                         [s for _, _, s in found], skipped, notes)
+    names = sorted({d.name for folder in parts.values() for d in _class_dirs(folder)})
+    listed = [
+        (path, names.index(d.name), split)
+        for split, folder in parts.items()
+        for d in _class_dirs(folder)
+        for path in sorted(p for p in d.rglob("*") if p.is_file())
+    ]
+    labels = np.array([label for _, label, _ in listed], dtype="int32")
+    kept = [listed[i] for i in _cap(labels, [s for _, _, s in listed], max_per_class, seed)]
+    usable, skipped = check_files([path for path, _, _ in kept], min_side)
+    sums = data.read_sha256sums(root)
+    damaged = {p for p in usable if sums.get(p.relative_to(root).as_posix(), "") not in ("", data.file_digest(p))}
+    skipped += [(p, "does not match the folder's SHA256SUMS (damaged or replaced)") for p in sorted(damaged)]
+    usable = set(usable) - damaged
+    files, labels, split_of = zip(*[entry for entry in kept if entry[0] in usable]) if usable else ((), (), ())
+    splits = split_files(list(files), labels, names, split_of, seed, fractions, f"folder:{root}", skipped)
     if verbose:
-        print(folder.report())
-        if empty:
-            print(f"  dropped empty class folder(s): {empty}")
-    return folder
+        print(f"{splits.summary()} ({layout} layout)")
+        print("".join(f"  skipped {path.name}: {reason}\n" for path, reason in skipped[:5]), end="")
+    return splits
 
 
-def split_indices(labels, seed=0, validation_fraction=0.2, test_fraction=0.0):
-    """Stratified, seeded split of positions 0..n-1 into train/validation/test index arrays (each shuffled)."""
-    if not 0 <= validation_fraction < 1 or not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
-        raise ValueError("validation_fraction and test_fraction must be in [0, 1) with a sum below 1")
-    rng = np.random.default_rng(seed)
-    parts = {name: [] for name in SPLIT_NAMES}
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        n_test = int(round(test_fraction * len(members)))
-        n_val = int(round(validation_fraction * len(members)))
-        parts["test"].append(members[:n_test])
-        parts["validation"].append(members[n_test:n_test + n_val])
-        parts["train"].append(members[n_test + n_val:])
-    return {name: rng.permutation(np.concatenate(chunks)) for name, chunks in parts.items()}
+def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, download=True):
+    """tensorflow-datasets cats_vs_dogs (about 786 MB, downloaded once), written out as image files and split.
 
-
-@dataclasses.dataclass
-class ImageSplits:
-    """Train/validation/test parts of an image set, where they came from, and what was skipped."""
-
-    class_names: list
-    source: str
-    parts: dict  # name -> (files, labels) for folders, or name -> (tf.data of (image, label), count)
-    skipped: list = dataclasses.field(default_factory=list)
-    seed: int = 0
-
-    def count(self, name):
-        """Number of images in part `name`."""
-        return len(self.parts[name][1]) if self._is_files else self.parts[name][1]
-
-    @property
-    def _is_files(self):
-        return not self.source.startswith("tfds")
-
-    def labels(self, name):
-        """Integer labels of part `name`, in dataset order."""
-        if self._is_files:
-            return np.asarray(self.parts[name][1])
-        labels = self.parts[name][0].map(lambda image, label: label).batch(4096)
-        return np.concatenate(list(labels.as_numpy_iterator()))
-
-    def fingerprint(self, name):
-        """A hash of part `name`'s files (content), labels and order: changes whenever the data change."""
-        digest = hashlib.sha256(f"{self.source}|{name}|{self.class_names}".encode())
-        if self._is_files:
-            files, labels = self.parts[name]
-            for path, label in zip(files, labels):
-                digest.update(f"{pathlib.Path(path).name}|{data.file_digest(path)}|{label};".encode())
-        else:
-            digest.update(str(self.count(name)).encode())
-        return digest.hexdigest()[:16]
-
-    def images(self, name, image_size):
-        """Part `name` as an unbatched tf.data.Dataset of (uint8 image resized to image_size², label)."""
-        import tensorflow as tf
-
-        if name not in self.parts:
-            raise ValueError(f"no part {name!r}; this set has {list(self.parts)}")
-        size = (int(image_size), int(image_size))
-
-        def resize(image, label):
-            image = tf.image.resize(image, size, antialias=True)
-            return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-        if self._is_files:
-            files, labels = self.parts[name]
-
-            def decode(path, label):
-                image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-                image.set_shape([None, None, 3])
-                return resize(image, label)
-
-            dataset = tf.data.Dataset.from_tensor_slices((list(files), np.asarray(labels, "int32")))
-            return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return self.parts[name][0].map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    def dataset(self, name, image_size, preprocess=None, batch_size=32, shuffle=False, augment=None,
-                cache=True, seed=None):
-        """Batched, prefetched tf.data pipeline for part `name`: decode, resize, cache, shuffle, augment, preprocess.
-
-        The cache holds resized uint8 images, so random augmentation (applied after it) differs every epoch.
-        `preprocess` is the backbone's own preprocess_input (float images 0..255 in); None keeps 0..255.
-        """
-        import tensorflow as tf
-
-        dataset = self.images(name, image_size)
-        if cache:
-            dataset = dataset.cache()
-        if shuffle:
-            dataset = dataset.shuffle(self.count(name), seed=self.seed if seed is None else seed,
-                                      reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size)
-
-        def finish(images, labels):
-            images = tf.cast(images, tf.float32)
-            if augment is not None:
-                images = augment(images, training=True)
-            if preprocess is not None:
-                images = preprocess(images)
-            return images, labels
-
-        return dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    def summary(self):
-        """One line: source, classes and the size of each part."""
-        sizes = ", ".join(f"{name} {self.count(name)}" for name in self.parts)
-        return f"{self.source}: classes {self.class_names}; {sizes}; skipped {len(self.skipped)} files"
-
-
-def split_folder(root, seed=0, validation_fraction=0.2, test_fraction=0.0, min_side=MIN_SIDE, verbose=True):
-    """Scan `root` and split it: the split layout keeps its folders, a flat one is split by `seed` (stratified)."""
-    folder = scan_folder(root, min_side=min_side, verbose=verbose)
-    files, labels = np.array(folder.files), folder.labels
-    if folder.layout == "split":
-        split_of = np.array(folder.split_of)
-        if not np.any(split_of == "validation"):
-            raise ValueError(f"{root} has a train/ folder but no validation/ folder. {LAYOUT_HELP}")
-        order = {name: np.flatnonzero(split_of == name) for name in SPLIT_NAMES}
-        order = {name: np.random.default_rng(seed).permutation(idx) for name, idx in order.items() if len(idx)}
-    else:
-        order = split_indices(labels, seed, validation_fraction, test_fraction)
-        order = {name: idx for name, idx in order.items() if len(idx) or name != "test"}
-    parts = {name: (files[idx].tolist(), labels[idx]) for name, idx in order.items()}
-    return ImageSplits(folder.class_names, f"folder:{folder.root}", parts, folder.skipped, seed)
-
-
-def load_tfds(data_dir=None, seed=0, validation_fraction=0.2, test_fraction=0.0, download=True):
-    """tensorflow-datasets cats_vs_dogs (downloads ~800 MB into `data_dir` once), split by percentage."""
-    import tensorflow_datasets as tfds
-
+    The encoded images are copied byte for byte into ``tlk.config.cache_dir("images")``, so tfds data go through
+    the same checked scan and streaming pipeline as any folder. With `max_per_class` only the examples needed
+    are read (split slicing and ``take``), then capped per class with `seed`. Introduced in notebook 02.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(f"{error}; fix: pip install tensorflow-datasets importlib_resources") from None
     builder = tfds.builder("cats_vs_dogs", data_dir=data_dir)
     if download:
+        print(f"tensorflow-datasets cats_vs_dogs: about {TFDS_SIZE_MB} MB, downloaded once into {builder.data_dir}")
         builder.download_and_prepare()
-    n_test, n_val = round(test_fraction * 100), round(validation_fraction * 100)
-    specs = {"train": f"train[{n_test + n_val}%:]", "validation": f"train[{n_test}%:{n_test + n_val}%]",
-             "test": f"train[:{n_test}%]"}
-    parts = {}
-    for name, spec in specs.items():
-        if name == "test" and not n_test:
-            continue
-        dataset = builder.as_dataset(split=spec, as_supervised=True, shuffle_files=False)
-        count = int(dataset.cardinality())
-        if count < 0:  # unknown: count once
-            count = int(dataset.reduce(0, lambda total, _: total + 1))
-        parts[name] = (dataset, count)
-    names = builder.info.features["label"].names
-    print(f"tfds cats_vs_dogs {builder.info.version} from {builder.data_dir}: "
-          f"{sum(count for _, count in parts.values())} images "
-          "(tfds itself skips the 1,738 corrupt files of Microsoft's original zip)")
-    return ImageSplits(list(names), f"tfds:cats_vs_dogs:{builder.info.version}", parts, [], seed)
+    names, version = list(builder.info.features["label"].names), builder.info.version
+    take = None if max_per_class is None else int(max_per_class) * len(names) * 6 // 5 + 16
+    examples = builder.as_dataset(
+        split="train" if take is None else f"train[:{take}]",
+        shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()},
+    )
+    folder = config.cache_dir("images", f"cats_vs_dogs-tfds-{version}")
+    files, labels = [], []
+    for index, example in enumerate(examples.take(-1 if take is None else take).as_numpy_iterator()):
+        raw, label = example["image"], int(example["label"])
+        path = folder / names[label] / f"{index:05d}{SUFFIX.get(sniff_format(raw[:16]), '.jpg')}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.with_name(f".{path.name}.tmp").write_bytes(raw)
+            os.replace(path.with_name(f".{path.name}.tmp"), path)  # a file is either complete or absent
+        files.append(path)
+        labels.append(label)
+    keep = sampling.cap_per_class(np.array(labels), max_per_class, seed)
+    usable, skipped = check_files([files[i] for i in keep])
+    kept = [i for i in keep if files[i] in set(usable)]
+    print(f"tfds cats_vs_dogs {version}: {len(files)} read, {len(kept)} kept (cap {max_per_class}), {len(skipped)} bad")
+    files, labels, source = [files[i] for i in kept], [labels[i] for i in kept], f"tfds:cats_vs_dogs:{version}"
+    return split_files(files, labels, names, None, seed, fractions, source, skipped)
 
 
-def load_cats_vs_dogs(path=None, seed=0, validation_fraction=0.2, test_fraction=0.0, data_dir=None,
-                      download=True, verbose=True):
-    """Cats vs dogs from the first place that has it: `path`, $TLKERAS_MIRROR/cats_vs_dogs, ~/.keras/datasets, tfds.
+def load_cats_vs_dogs(path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, data_dir=None, download=True):
+    """Cats vs dogs from the first place that has it: `path`, $TLKERAS_MIRROR/cats_vs_dogs, the Keras cache, tfds.
 
-    Folders are checked file by file (see `scan_folder`); the tfds path downloads into `data_dir`.
-    Returns an `ImageSplits` with parts "train", "validation" (and "test" when test_fraction > 0).
+    Folders (flat or split layout) are checked file by file; `max_per_class` caps every source the same way.
+    Returns `ImageSplits` with parts "train", "validation" (and "test"). Introduced in notebook 02.
     """
-    tried = []
-    for label, folder in data.search_dirs("cats_vs_dogs", path):
-        if folder.is_dir():
-            if verbose:
-                print(f"cats_vs_dogs: using {folder} ({label})")
-            return split_folder(folder, seed, validation_fraction, test_fraction, verbose=verbose)
-        if label == "path argument":
-            raise FileNotFoundError(f"{folder} does not exist. {LAYOUT_HELP}")
-        tried.append(f"{label}: {folder}")
+
+    def read(folder):
+        try:
+            return read_folder(folder, seed, fractions, max_per_class)
+        except ValueError as error:  # a folder we cannot use: noted, and the next place is tried
+            raise data.DataFileError(str(error)) from None
+
+    found, place, problems = data.find("cats_vs_dogs", read, path)
+    if found is not None:
+        return found
     if download:
-        return load_tfds(data_dir, seed, validation_fraction, test_fraction)
-    raise FileNotFoundError("cats_vs_dogs not found in:\n  - " + "\n  - ".join(tried) +
-                            "\nSet $TLKERAS_MIRROR, pass path=, or allow download=True (tensorflow-datasets).")
+        try:
+            return load_tfds(data_dir, seed, fractions, max_per_class)
+        except Exception as error:  # network, import or tfds failure: reported below with the fixes
+            problems.append(f"tensorflow-datasets download: {error.__class__.__name__}: {error}")
+    else:
+        problems.append("tensorflow-datasets download: skipped (download=False)")
+    fixes = [
+        f"go online: tensorflow-datasets downloads cats_vs_dogs (about {TFDS_SIZE_MB} MB) once",
+        f"put the images in {data.keras_home() / 'datasets' / 'cats_vs_dogs'} as cat/*.jpg and dog/*.jpg "
+        "(or train/ and validation/ folders of those), or pass path=",
+        f"export {config.MIRROR_ENV}=/path/to/mirror holding cats_vs_dogs/cat and cats_vs_dogs/dog",
+    ]
+    raise data.not_found("cats_vs_dogs", problems, fixes)
+
+
+def locate_cats_vs_dogs(path=None, data_dir=None):
+    """Where `load_cats_vs_dogs` would read from, as a `tlk.data.Source` (nothing is read or downloaded).
+
+    For ``python -m tlkeras doctor``: the first place with class folders, else tensorflow-datasets.
+    """
+
+    def probe(folder):
+        try:
+            return _detect_layout(folder)
+        except ValueError as error:
+            raise data.DataFileError(str(error)) from None
+
+    _, place, _ = data.find("cats_vs_dogs", probe, path)
+    if place is not None:
+        return data.Source("cats vs dogs", "local", f"{place.label}: {place.path}")
+    root = pathlib.Path(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
+    if any((root / "cats_vs_dogs").glob("*/dataset_info.json")):
+        return data.Source("cats vs dogs", "local", f"tensorflow-datasets: {root / 'cats_vs_dogs'}")
+    fix = "go online once, or put cat/ and dog/ folders in ~/.keras/datasets/cats_vs_dogs, or set $TLKERAS_MIRROR"
+    return data.Source("cats vs dogs", "download", "tensorflow-datasets cats_vs_dogs", TFDS_SIZE_MB, fix)
 
 
 def augmentation(flip=True, rotation=0.1, zoom=0.1, seed=0):
-    """Random flip / rotation / zoom layers (active only in training) as a small Sequential model."""
+    """Random flip / rotation / zoom layers (active only in training) as a small Sequential model. Notebook 02."""
     import keras
 
-    layers = []
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if rotation:
-        layers.append(keras.layers.RandomRotation(rotation, seed=seed))
-    if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, seed=seed))
+    layers = [keras.layers.RandomFlip("horizontal", seed=seed)] if flip else []
+    layers += [keras.layers.RandomRotation(rotation, seed=seed)] if rotation else []
+    layers += [keras.layers.RandomZoom(zoom, seed=seed)] if zoom else []
     return keras.Sequential(layers, name="augmentation")
