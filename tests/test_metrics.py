@@ -1,0 +1,58 @@
+"""tlkeras.metrics against figures worked out by hand (not against the module's own definitions)."""
+
+import numpy as np
+import pytest
+
+from tlkeras import metrics
+
+
+def test_sensitivity_and_specificity_from_a_hand_counted_example():
+    # true 0,0,0,1,1,2 ; predicted 0,0,1,1,2,2
+    # class 0: TP 2 FN 1 FP 0 TN 3 -> 2/3, 1 ; class 1: TP 1 FN 1 FP 1 TN 3 -> 1/2, 3/4 ; class 2: TP 1 FN 0 FP 1 TN 4
+    sensitivity, specificity = metrics.sensitivity_specificity([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], 3)
+    np.testing.assert_allclose(sensitivity, [2 / 3, 1 / 2, 1])
+    np.testing.assert_allclose(specificity, [1, 3 / 4, 4 / 5])
+    sensitivity, _ = metrics.sensitivity_specificity([0, 1], [0, 1], 3)
+    assert np.isnan(sensitivity[2])  # a class with no true example has no sensitivity
+
+
+def test_one_vs_rest_auc_counts_ordered_pairs_and_ties():
+    scores = np.array([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]])
+    # class 1 positives (rows 1, 3) score 0.6, 0.8 vs negatives 0.1, 0.4: all 4 pairs ordered -> 1.0
+    # class 0 positives (rows 0, 2) score 0.9, 0.6 vs negatives 0.4, 0.2: all ordered -> 1.0
+    np.testing.assert_allclose(metrics.one_vs_rest_auc([0, 1, 0, 1], scores), [1.0, 1.0])
+    # 3 of 4 pairs ordered
+    auc = metrics.one_vs_rest_auc([1, 0, 1, 0], np.array([[0, 0.8], [0, 0.4], [0, 0.3], [0, 0.1]]))[1]
+    assert auc == pytest.approx(0.75)
+    tie = metrics.one_vs_rest_auc([0, 1, 1], np.array([[0, 0.5], [0, 0.5], [0, 0.9]]))[1]
+    assert tie == pytest.approx(0.75)  # a tie counts one half
+    assert np.isnan(metrics.one_vs_rest_auc([1, 1], np.array([[0.1, 0.9], [0.2, 0.8]]))[0])
+
+
+def test_clinical_report_with_a_malignant_group():
+    names = ("akiec", "mel", "nv")
+    y = np.array([0, 1, 2, 2, 1, 2])
+    probabilities = np.array(
+        [
+            [0.6, 0.2, 0.2],  # akiec, right
+            [0.1, 0.3, 0.6],  # mel called nv
+            [0.1, 0.1, 0.8],  # nv, right
+            [0.2, 0.5, 0.3],  # nv called mel
+            [0.1, 0.8, 0.1],  # mel, right
+            [0.0, 0.1, 0.9],  # nv, right
+        ]
+    )
+    report = metrics.clinical_report(y, probabilities, names, group=("akiec", "mel"))
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    # per-class recall: akiec 1/1, mel 1/2, nv 2/3 -> balanced accuracy is their mean
+    assert report["balanced_accuracy"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
+    assert report["confusion"].tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 2]]
+    assert [row["n"] for row in report["rows"]] == [1, 2, 3]
+    # malignant score = akiec + mel: 0.8, 0.4, 0.2, 0.7, 0.9, 0.1 for truth M, M, B, B, M, B
+    # malignant (0.8, 0.4, 0.9) vs benign (0.2, 0.7, 0.1): ordered pairs 3 + 2 + 3 = 8 of 9
+    assert report["malignant_auc"] == pytest.approx(8 / 9)
+    fpr, tpr = report["malignant_roc"]
+    assert fpr[0] == 0 and tpr[-1] == 1 and np.all(np.diff(fpr) >= 0)
+    np.testing.assert_allclose(
+        metrics.group_score(probabilities, names, ("akiec", "mel")), [0.8, 0.4, 0.2, 0.7, 0.9, 0.1]
+    )

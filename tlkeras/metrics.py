@@ -1,0 +1,73 @@
+"""Clinical metrics on top of `sklearn.metrics`: sensitivity, specificity, one-vs-rest ROC AUC, grouped ROC.
+
+Every ROC curve, AUC, confusion matrix and balanced accuracy comes from scikit-learn; this module only
+arranges them the way a clinical paper reports them. Introduced in notebook 05.
+"""
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def sensitivity_specificity(y_true, y_pred, num_classes):
+    """Per class: sensitivity TP/(TP+FN) and specificity TN/(TN+FP), from sklearn's confusion matrix.
+
+    NaN where a class has no true examples (sensitivity) or no other examples (specificity).
+    """
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+    tp = np.diag(matrix).astype(float)
+    fn, fp = matrix.sum(axis=1) - tp, matrix.sum(axis=0) - tp
+    tn = matrix.sum() - tp - fn - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return tp / (tp + fn), tn / (tn + fp)
+
+
+def one_vs_rest_auc(y_true, scores):
+    """ROC AUC of each class's score column against all other classes (`roc_auc_score`); NaN if undefined."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    aucs = []
+    for column in range(scores.shape[1]):
+        positive = y_true == column
+        aucs.append(skm.roc_auc_score(positive, scores[:, column]) if 0 < positive.sum() < len(y_true) else np.nan)
+    return np.array(aucs)
+
+
+def group_score(probabilities, class_names, group):
+    """Probability of any class in `group` (e.g. the malignant diagnoses): the sum of their columns."""
+    columns = [list(class_names).index(name) for name in group]
+    return np.asarray(probabilities)[:, columns].sum(axis=1)
+
+
+def clinical_report(y_true, probabilities, class_names, group=None, group_name="malignant"):
+    """The figures a clinical classification paper reports, as a dict.
+
+    Args:
+        y_true: integer labels; probabilities: (N, classes) softmax outputs.
+        group: class names forming a binary question (e.g. malignant vs benign), scored by `group_score`.
+    Returns:
+        rows (per class: n, sensitivity, specificity, auc), confusion, accuracy, balanced_accuracy (sklearn),
+        macro_auc (mean of the defined one-vs-rest AUCs) and, with `group`, ``<group_name>_auc`` and
+        ``<group_name>_roc`` (false- and true-positive rates from `sklearn.metrics.roc_curve`).
+    """
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)
+    count = len(class_names)
+    y_pred = probabilities.argmax(axis=1)
+    sensitivity, specificity = sensitivity_specificity(y_true, y_pred, count)
+    aucs = one_vs_rest_auc(y_true, probabilities)
+    support = np.bincount(y_true, minlength=count)
+    report = dict(
+        rows=[
+            dict(diagnosis=name, n=int(support[i]), sensitivity=sensitivity[i], specificity=specificity[i], auc=aucs[i])
+            for i, name in enumerate(class_names)
+        ],
+        confusion=skm.confusion_matrix(y_true, y_pred, labels=np.arange(count)),
+        accuracy=float(skm.accuracy_score(y_true, y_pred)),
+        balanced_accuracy=float(skm.balanced_accuracy_score(y_true, y_pred)),
+        macro_auc=float(np.nanmean(aucs)),
+    )
+    if group is not None:
+        positive = np.isin(y_true, [list(class_names).index(name) for name in group])
+        score = group_score(probabilities, class_names, group)
+        fpr, tpr, _ = skm.roc_curve(positive, score)
+        report[f"{group_name}_auc"] = float(skm.roc_auc_score(positive, score))
+        report[f"{group_name}_roc"] = (fpr, tpr)
+    return report
