@@ -22,6 +22,15 @@ def test_autoencoder_shapes_and_names():
         pretraining.autoencoder(12, 0)
 
 
+def test_autoencoder_takes_the_start_it_is_given():
+    small = pretraining.autoencoder(300, 200, kernel_initializer="small_random", seed=3)
+    glorot = pretraining.autoencoder(300, 200, kernel_initializer="glorot_uniform", seed=3)
+    small_std = float(np.std(small.get_layer("encoder").kernel.numpy()))
+    glorot_std = float(np.std(glorot.get_layer("encoder").kernel.numpy()))
+    assert abs(small_std - 0.01) < 0.001  # 0.01 * N(0, 1)
+    assert abs(glorot_std - np.sqrt(2 / 500)) < 0.005  # Var = 2 / (fan_in + fan_out)
+
+
 def test_greedy_pretrain_rejects_bad_input():
     with pytest.raises(ValueError, match="sizes"):
         pretraining.greedy_pretrain(low_rank_data(), [])
@@ -29,11 +38,23 @@ def test_greedy_pretrain_rejects_bad_input():
         pretraining.greedy_pretrain(np.zeros(10), [4])
 
 
+def test_greedy_pretrain_starts_each_encoder_from_the_mlp_draw():
+    # with a zero learning rate nothing moves, so each encoder must still hold the Glorot draw that
+    # tlk.models.mlp(seed=5) gives the same layer: pretrained and Glorot nets differ only by training
+    encoders, _ = pretraining.greedy_pretrain(
+        low_rank_data(n=64), [8, 4], kernel_initializer="glorot_uniform", epochs=1, learning_rate=0.0, seed=5
+    )
+    reference = tlk.models.mlp(hidden=(8, 4), activation="sigmoid", input_shape=(20,), seed=5)
+    for index, encoder in enumerate(encoders, start=1):
+        np.testing.assert_array_equal(encoder.kernel.numpy(), reference.get_layer(f"hidden_{index}").kernel.numpy())
+
+
 @pytest.mark.slow
 def test_greedy_pretrain_stacks_frozen_encoders_that_learn():
     x = low_rank_data(n=2048)
     encoders, histories = pretraining.greedy_pretrain(
-        x, [8, 4], activation="sigmoid", epochs=4, batch_size=32, learning_rate=0.01, seed=1)
+        x, [8, 4], activation="sigmoid", epochs=4, batch_size=32, learning_rate=0.01, seed=1
+    )
     assert [tuple(e.kernel.shape) for e in encoders] == [(20, 8), (8, 4)]
     assert all(not e.trainable for e in encoders)
     assert all(e.get_config()["activation"] == "sigmoid" for e in encoders)
@@ -81,16 +102,8 @@ def tiny_feature_net():
     return keras.Model(inputs, outputs)
 
 
-def test_feature_extractor_is_frozen_and_checks_names():
-    extractor = pretraining.feature_extractor(tiny_feature_net(), ["conv", "pool"])
-    assert not extractor.trainable
-    assert [tuple(out.shape) for out in extractor.outputs] == [(None, 3, 3, 3), (None, 3)]
-    with pytest.raises(ValueError, match="unknown layer"):
-        pretraining.feature_extractor(tiny_feature_net(), ["conv_9"])
-
-
 def test_perceptual_loss_compares_features_per_example():
-    extractor = pretraining.feature_extractor(tiny_feature_net(), ["conv"])
+    extractor = tlk.models.submodel(tiny_feature_net(), ["conv"])
     loss = pretraining.perceptual_loss(extractor)
     rng = np.random.default_rng(0)
     target = rng.random((5, 16)).astype("float32")  # flat vectors are reshaped to (4, 4, 1)
@@ -104,8 +117,9 @@ def test_perceptual_loss_compares_features_per_example():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(target, other)), expected, rtol=1e-5)
     with_pixels = pretraining.perceptual_loss(extractor, pixel_weight=2.0)
     pixel_mse = np.mean((target - other) ** 2, axis=1)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(with_pixels(target, other)),
-                               expected + 2.0 * pixel_mse, rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(with_pixels(target, other)), expected + 2.0 * pixel_mse, rtol=1e-5
+    )
     with pytest.raises(ValueError, match="pixel_weight"):
         pretraining.perceptual_loss(extractor, pixel_weight=-1)
 
@@ -113,7 +127,7 @@ def test_perceptual_loss_compares_features_per_example():
 @pytest.mark.slow
 def test_perceptual_loss_trains_an_autoencoder_without_moving_the_loss_network():
     net = tiny_feature_net()
-    extractor = pretraining.feature_extractor(net, ["conv"])
+    extractor = tlk.models.submodel(net, "conv")
     frozen_before = [w.copy() for w in net.get_weights()]
     x = low_rank_data(n=1024, dim=16)
     model = pretraining.autoencoder(16, 4, activation="relu", output_activation="sigmoid", seed=0)
@@ -122,3 +136,44 @@ def test_perceptual_loss_trains_an_autoencoder_without_moving_the_loss_network()
     assert history.history["loss"][-1] < history.history["loss"][0]
     for before, after in zip(frozen_before, net.get_weights()):
         np.testing.assert_array_equal(before, after)
+
+
+def edge_net(size=16):
+    """A fixed 3x3 Laplacian filter: it responds to edges and fine texture, not to smooth regions."""
+    inputs = keras.Input((size, size, 1))
+    laplacian = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], "float32").reshape(3, 3, 1, 1)
+    conv = keras.layers.Conv2D(1, 3, padding="valid", use_bias=False, name="edges")
+    outputs = conv(inputs)
+    conv.set_weights([laplacian])
+    return keras.Model(inputs, outputs)
+
+
+def box_blur(images, passes=3):
+    """`passes` rounds of a 3x3 box filter (edges repeated): a wide, smooth blur."""
+    size = images.shape[1]
+    for _ in range(passes):
+        padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        images = sum(padded[:, i : i + size, j : j + size] for i in range(3) for j in range(3)) / 9
+    return images
+
+
+def test_perceptual_loss_tells_blur_from_noise_of_equal_pixel_error():
+    rng = np.random.default_rng(0)
+    size = 16
+    images = np.zeros((8, size, size), "float32")
+    for image in images:  # bright rectangles on black: sharp edges, like Fashion-MNIST silhouettes
+        top, left = rng.integers(2, 6, size=2)
+        image[top : top + 8, left : left + 8] = 1.0
+    blurred = box_blur(images)
+    blur_mse = np.mean((blurred - images) ** 2, axis=(1, 2))
+    noise = rng.normal(size=images.shape)
+    noisy = images + noise * np.sqrt(blur_mse / np.mean(noise**2, axis=(1, 2)))[:, None, None]
+    flat, flat_blurred, flat_noisy = (a.reshape(8, -1).astype("float32") for a in (images, blurred, noisy))
+    inputs = keras.Input((size, size, 1))
+    pixel_loss = pretraining.perceptual_loss(keras.Model(inputs, keras.layers.Identity()(inputs)))  # pixels as features
+    np.testing.assert_allclose(pixel_loss(flat, flat_noisy), pixel_loss(flat, flat_blurred), rtol=1e-4)
+    edge_loss = pretraining.perceptual_loss(edge_net(size))
+    on_blur = float(np.mean(edge_loss(flat, flat_blurred)))
+    on_noise = float(np.mean(edge_loss(flat, flat_noisy)))
+    # same pixel MSE, but an edge filter amplifies white noise far more than a smooth blur's error (about 2x here)
+    assert on_noise > 1.5 * on_blur, (on_noise, on_blur)
