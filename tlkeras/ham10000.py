@@ -1,0 +1,350 @@
+"""HAM10000 skin lesions: the layouts a copy comes in, their metadata, where a copy is, and the ISIC download.
+
+HAM10000 (Tschandl et al. 2018, doi:10.7910/DVN/DBW86T) is 10,015 dermatoscopic images of 7 diagnoses, also
+released as the ISIC 2018 Task 3 training set (Codella et al. 2019). Layouts read (see `LAYOUT_HELP`): ISIC
+2018 (what `fetch` downloads), official HAM10000, the course mirror (class folders + labels.csv) and bare class
+folders (no lesion ids, said so). Bad rows and files are skipped and named in ``problems``. Non-commercial use
+with attribution. Introduced in notebook 05.
+"""
+
+import csv
+import dataclasses
+import os
+import pathlib
+import shutil
+import tempfile
+import zipfile
+
+import numpy as np
+
+from tlkeras import data, images, sampling
+
+NAME = "skin_lesion"  # folder name in the mirror and in ~/.keras/datasets
+CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+CLASS_NAMES = {
+    "akiec": "actinic keratosis / intraepithelial carcinoma",
+    "bcc": "basal cell carcinoma",
+    "bkl": "benign keratosis",
+    "df": "dermatofibroma",
+    "mel": "melanoma",
+    "nv": "melanocytic nevus",
+    "vasc": "vascular lesion",
+}
+MALIGNANT = ("akiec", "bcc", "mel")
+ISIC_ORIGIN = "https://isic-challenge-data.s3.amazonaws.com/2018/"
+ORIGIN_ENV = "TLKERAS_ISIC_ORIGIN"
+ISIC_FOLDER = "ISIC2018_Task3_Training"  # a download is extracted into ~/.keras/datasets/skin_lesion/<this>
+ISIC_INPUT = "ISIC2018_Task3_Training_Input"
+ISIC_TRUTH = "ISIC2018_Task3_Training_GroundTruth"
+ISIC_GROUPS = "ISIC2018_Task3_Training_LesionGroupings.csv"
+ISIC_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
+DOWNLOAD_MB = {ISIC_INPUT + ".zip": 2772.0, ISIC_TRUTH + ".zip": 0.04, ISIC_GROUPS: 0.5}
+EXPECTED_IMAGES = 10015
+MIRROR_SUBDIR = "ham10000_224"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+FIXES = (
+    f"go online, so the ISIC 2018 Task 3 training release (about 2.8 GB) can be downloaded from {ISIC_ORIGIN}",
+    "download HAM10000 (doi:10.7910/DVN/DBW86T: HAM10000_metadata.csv + image folders) and pass path='that folder'",
+    "export TLKERAS_MIRROR=/path/to/mirror holding skin_lesion/ham10000_224/",
+)
+LAYOUT_HELP = (
+    f"Expected {ISIC_INPUT}/ + {ISIC_TRUTH}.csv (+ {ISIC_GROUPS}), or HAM10000_metadata.csv + "
+    "HAM10000_images_part_1/ and _part_2/, or one folder per diagnosis (akiec/, bcc/, ...) with or without labels.csv"
+)
+
+
+@dataclasses.dataclass
+class Lesions:
+    """HAM10000 image files with labels and ids, where they came from, and what was skipped (never pixels)."""
+
+    paths: list
+    labels: np.ndarray
+    image_ids: list
+    lesion_ids: list
+    has_lesion_ids: bool  # False: each image stands for its own lesion (a grouped split is then by image)
+    layout: str
+    source: str
+    release: dict  # "labels" and "lesion_ids" of every row of the release's metadata (files or not)
+    problems: dict = dataclasses.field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def counts(self, labels=None):
+        """Images per class (of `labels`, default this copy's), in CLASSES order."""
+        labels = self.labels if labels is None else labels
+        return {name: int(np.sum(labels == i)) for i, name in enumerate(CLASSES)}
+
+    def subset(self, index):
+        """The same data restricted to the positions in `index`."""
+        index = np.asarray(index, dtype=int)
+        pick = lambda items: [items[i] for i in index]  # noqa: E731
+        lists = {key: pick(getattr(self, key)) for key in ("paths", "image_ids", "lesion_ids")}
+        return dataclasses.replace(self, labels=self.labels[index], **lists)
+
+    def report(self, show=3):
+        """A few lines: source, layout, counts, lesion ids, and every kind of skipped input with examples."""
+        lesions = "" if self.has_lesion_ids else " (NO lesion ids: each image is its own lesion)"
+        text = f"HAM10000 from {self.source} ({self.layout}): {len(self)} images of {len(set(self.lesion_ids))} "
+        text += f"lesions{lesions}, {self.counts()}"
+        for kind, items in self.problems.items():
+            text += f"\n  skipped/noted {len(items)} {kind}: {', '.join(items[:show])}{', ...' * (len(items) > show)}"
+        return text
+
+
+def _note(problems, kind, item):
+    problems.setdefault(kind, []).append(str(item))
+
+
+def _rows(path, required):
+    """The rows of CSV `path` as stripped dicts, after checking that the `required` columns exist."""
+    _verify(pathlib.Path(path))
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [name.strip() for name in reader.fieldnames or []]
+        missing = [name for name in required if name not in columns]
+        if missing:
+            raise data.DataFileError(f"{path} lacks the column(s) {missing} (has {columns}): use the release's file")
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)} for row in reader]
+
+
+def read_metadata(path, problems):
+    """{image_id: (lesion_id or None, dx)} from a HAM10000 metadata CSV; bad and duplicate rows are named."""
+    path, rows = pathlib.Path(path), {}
+    table = _rows(path, ("image_id", "dx"))
+    if table and "lesion_id" not in table[0]:
+        _note(problems, "files without a lesion_id column (no lesion ids)", path.name)
+    for line, row in enumerate(table, start=2):
+        image_id, dx = row["image_id"], row["dx"].lower()
+        if not image_id or dx not in CLASSES:
+            _note(problems, "rows with an unknown diagnosis or no image_id", f"{path.name}:{line} ({dx or '-'})")
+        elif image_id in rows:
+            _note(problems, "duplicate image ids (first row kept)", f"{image_id} ({path.name}:{line})")
+        else:
+            rows[image_id] = (row.get("lesion_id") or None, dx)
+    return rows
+
+
+def read_isic(truth_path, groups_path, problems):
+    """{image_id: (lesion_id or None, dx)} from the ISIC 2018 ground truth (one-hot) and lesion groupings."""
+    rows, truth_path = {}, pathlib.Path(truth_path)
+    for line, row in enumerate(_rows(truth_path, ("image",) + ISIC_COLUMNS), start=2):
+        hot = [name for name in ISIC_COLUMNS if row[name].removesuffix(".0") == "1"]
+        if not row["image"] or len(hot) != 1:
+            _note(problems, "rows without exactly one diagnosis", f"{truth_path.name}:{line}")
+        elif row["image"] in rows:
+            _note(problems, "duplicate image ids (first row kept)", f"{row['image']} ({truth_path.name}:{line})")
+        else:
+            rows[row["image"]] = (None, hot[0].lower())
+    if groups_path is None:
+        _note(problems, "no lesion ids (lesion groupings file missing)", ISIC_GROUPS)
+    for row in _rows(groups_path, ("image", "lesion_id")) if groups_path else ():
+        if row["image"] in rows and row["lesion_id"]:
+            rows[row["image"]] = (row["lesion_id"], rows[row["image"]][1])
+    return rows
+
+
+def _image_files(folder, recursive=True):
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _release(rows):
+    ids = sorted(rows)
+    labels = np.array([CLASSES.index(rows[i][1]) for i in ids], dtype=np.int64)
+    return dict(labels=labels, lesion_ids=[rows[i][0] or i for i in ids])
+
+
+def _assemble(folder, rows, files, layout, problems, release=None):
+    """Match metadata rows with image files into a `Lesions`; unmatched rows and files are named."""
+    by_id = {}
+    for path in files:
+        if path.stem in by_id:
+            _note(problems, "duplicate image files (first kept)", path)
+        elif path.stem not in rows:
+            _note(problems, "image files without a metadata row", path.name)
+        else:
+            by_id[path.stem] = path
+    records = []
+    for image_id in sorted(rows):
+        lesion_id, dx = rows[image_id]
+        if image_id not in by_id:
+            _note(problems, "metadata rows whose image file is missing", image_id)
+            continue
+        if by_id[image_id].parent.name.lower() in CLASSES and by_id[image_id].parent.name.lower() != dx:
+            _note(problems, "class folder disagrees with metadata (metadata used)", by_id[image_id].name)
+        records.append((str(by_id[image_id]), image_id, lesion_id, dx))
+    if not records:
+        raise data.DataFileError(f"{folder}: no image file matches a metadata row ({layout}). {LAYOUT_HELP}")
+    has_lesions = all(lesion for _, _, lesion, _ in records)
+    if not has_lesions and not any("lesion" in kind for kind in problems):
+        _note(problems, "images without a lesion id (each is its own lesion)", records[0][1])
+    paths, image_ids, lesion_ids, dxs = (list(column) for column in zip(*records))
+    lesion_ids = [lesion or image_id for lesion, image_id in zip(lesion_ids, image_ids)]
+    labels = np.array([CLASSES.index(dx) for dx in dxs], dtype=np.int64)
+    release = release or _release(rows)
+    return Lesions(paths, labels, image_ids, lesion_ids, has_lesions, layout, str(folder), release, problems)
+
+
+def _read(folder):
+    """The HAM10000 copy in `folder` (any layout, or one level down), without reading pixels."""
+    folder, problems = pathlib.Path(folder), {}
+    truth = next(
+        (p for p in (folder / f"{ISIC_TRUTH}.csv", folder / ISIC_TRUTH / f"{ISIC_TRUTH}.csv") if p.is_file()), None
+    )
+    if truth is not None and (folder / ISIC_INPUT).is_dir():
+        groups = folder / ISIC_GROUPS
+        rows = read_isic(truth, groups if groups.is_file() else None, problems)
+        return _assemble(folder, rows, _image_files(folder / ISIC_INPUT), "ISIC 2018 Task 3", problems)
+    roots = [
+        p for p in sorted(folder.iterdir()) if p.is_dir() and p.name.lower().startswith(("ham10000_images", "images"))
+    ]
+    if (folder / "HAM10000_metadata.csv").is_file() and roots:
+        rows = read_metadata(folder / "HAM10000_metadata.csv", problems)
+        files = _image_files(folder, recursive=False) + [p for root in roots for p in _image_files(root)]
+        return _assemble(folder, rows, files, "official HAM10000", problems)
+    files = [p for root in sorted(folder.iterdir()) if root.name.lower() in CLASSES for p in _image_files(root)]
+    if files and (folder / "labels.csv").is_file():  # the mirror: the full release's metadata may sit one level up
+        full = folder.parent / "HAM10000_metadata.csv"
+        release = _release(read_metadata(full, {})) if full.is_file() else None
+        rows = read_metadata(folder / "labels.csv", problems)
+        return _assemble(folder, rows, files, "class folders + labels.csv", problems, release)
+    if files:
+        _note(problems, "no lesion ids (class folders without metadata)", folder.name)
+        rows = {path.stem: (None, path.parent.name.lower()) for path in reversed(files)}  # first file wins
+        return _assemble(folder, rows, files, "class folders", problems)
+    for sub in (ISIC_FOLDER, MIRROR_SUBDIR):
+        if (folder / sub).is_dir():
+            return _read(folder / sub)
+    raise FileNotFoundError(f"no HAM10000 layout in {folder}. {LAYOUT_HELP}")
+
+
+def _verify(path):
+    """Check `path` against a SHA256SUMS beside it or one level up (the mirror keeps one); DataFileError if not."""
+    for folder in (path.parent, path.parent.parent):
+        if sums := data.read_sha256sums(folder):
+            key = path.resolve().relative_to(folder.resolve()).as_posix()
+            return data.verify_file(path, {path.name: sums[key]} if key in sums else {})
+
+
+def check_files(found):
+    """Drop files that cannot be decoded (truncated, empty, not an image), naming each in ``problems``."""
+    usable, skipped = images.check_files(found.paths)
+    for path, reason in skipped:
+        _note(found.problems, "unreadable image files", f"{pathlib.Path(path).name} ({reason})")
+    if not usable:
+        raise data.DataFileError(f"{found.source}: no readable image among {len(found)} files")
+    usable = set(map(str, usable))
+    return found.subset([i for i, path in enumerate(found.paths) if str(path) in usable])
+
+
+def origin(value=None):
+    """The base URL of the ISIC files: `value`, else ``$TLKERAS_ISIC_ORIGIN``, else `ISIC_ORIGIN`."""
+    return (value or os.environ.get(ORIGIN_ENV) or ISIC_ORIGIN).rstrip("/") + "/"
+
+
+def locate(path=None, origin_url=None):
+    """Where `load` would get HAM10000 from, as a `tlk.data.Source` (nothing is read or downloaded). Doctor."""
+    found, place, _ = data.find(NAME, _read, path)
+    if found is not None:
+        lesions = "" if found.has_lesion_ids else ", NO lesion ids"
+        where = f"{place.label}: {found.source} ({found.layout}, {len(found)} images{lesions})"
+        return data.Source("HAM10000", "local", where)
+    return data.Source("HAM10000", "download", origin(origin_url), size_mb=sum(DOWNLOAD_MB.values()), fix=FIXES[0])
+
+
+def _unzip(path, target):
+    """Extract zip `path` into `target` after checking every member's CRC; DataFileError naming the file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise data.DataFileError(f"{path.name}: member {bad} fails its CRC check (a damaged download)")
+            archive.extractall(target)
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise data.DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
+
+
+def _check_release(folder):
+    """Counts a complete ISIC 2018 Task 3 release must have; DataFileError naming what is missing."""
+    found = _read(folder)
+    faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]
+    classes = len(set(found.labels.tolist()))
+    if len(found) != EXPECTED_IMAGES or classes != len(CLASSES):
+        faults.append(f"{len(found)} labelled images in {classes} classes, expected {EXPECTED_IMAGES} in 7")
+    if faults:
+        files = f"{ISIC_INPUT}.zip, {ISIC_TRUTH}.zip and {ISIC_GROUPS}"
+        raise data.DataFileError(f"the ISIC 2018 download ({files}) is incomplete: " + "; ".join(faults))
+
+
+def fetch(origin_url=None):
+    """Download the ISIC 2018 Task 3 training release (HAM10000, about 2.8 GB) from `origin` and extract it.
+
+    Zip CRCs and counts (`EXPECTED_IMAGES` images in 7 classes, each labelled and with a lesion id) are checked
+    in a temporary folder renamed into place only when all is well: a failure leaves nothing half-extracted and
+    deletes the downloads. Returns the extracted folder under ``~/.keras/datasets/skin_lesion``.
+    """
+    base, root = origin(origin_url), data.keras_home() / "datasets" / NAME
+    final = root / ISIC_FOLDER
+    if final.is_dir():
+        return final
+    size = f"{sum(DOWNLOAD_MB.values()):,.0f} MB: about 4 min at 100 Mbit/s, 40 min at 10 Mbit/s"
+    print(f"HAM10000 is not here: downloading the ISIC 2018 Task 3 release ({size}) from {base} into {root}, once")
+    downloads, keep = {}, False
+    (root / "downloads").mkdir(parents=True, exist_ok=True)  # else Keras falls back to /tmp/.keras
+    try:
+        for name in DOWNLOAD_MB:
+            downloads[name] = data.download(base + name, name, f"datasets/{NAME}/downloads", size_mb=DOWNLOAD_MB[name])
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=".isic-", dir=root))
+        try:
+            for name in (ISIC_INPUT + ".zip", ISIC_TRUTH + ".zip"):
+                _unzip(downloads[name], staging)
+            shutil.copyfile(downloads[ISIC_GROUPS], staging / ISIC_GROUPS)
+            _check_release(staging)
+            os.replace(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except data.DataFileError as error:
+        raise data.DataFileError(f"{error}. The downloads were deleted; run again to fetch them anew.") from None
+    except BaseException:  # network or disk: keep complete downloads, so a second try resumes after them
+        keep = True
+        raise
+    finally:
+        for path in downloads.values() if not keep else ():
+            path.unlink(missing_ok=True)  # bad, or extracted: the extracted copy is what is read from now on
+        for folder in (root / "downloads", root):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    return final
+
+
+def load(path=None, download=True, origin_url=None, max_per_class=None, seed=0, check=True, verbose=True):
+    """HAM10000 as file paths with labels and lesion ids (`Lesions`), from the first place that has a copy.
+
+    Searches `tlk.data.places("skin_lesion", path)` for any layout in the module docstring; when none has
+    one and `download` is true, `fetch` downloads the ISIC 2018 release. `max_per_class` keeps at most that
+    many images per class, whole lesions at a time (`tlk.sampling.cap_per_class`). `check` decodes every
+    kept file once and drops (and names) unreadable ones. Introduced in notebook 05.
+    """
+    found, place, problems = data.find(NAME, _read, path)
+    source = f"{place.label}: {found.source}" if found is not None else None
+    if found is None and download:
+        try:
+            found = _read(fetch(origin_url))
+            source = f"download from {origin(origin_url)}: {found.source}"
+        except Exception as error:  # network, HTTP or disk failure: report with the places searched
+            if isinstance(error, data.DataFileError):
+                raise
+            problems.append(f"download from {origin(origin_url)}: {error.__class__.__name__}: {error}")
+    elif found is None:
+        problems.append("download: skipped (download=False)")
+    if found is None:
+        raise data.not_found("HAM10000", problems, FIXES)
+    found.source = source
+    if max_per_class is not None:
+        found = found.subset(sampling.cap_per_class(found.labels, max_per_class, seed, groups=found.lesion_ids))
+    if check:
+        found = check_files(found)
+    if verbose:
+        print(found.report())
+    return found
