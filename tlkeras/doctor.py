@@ -50,13 +50,30 @@ def notebook_settings(path):
     return {}, code
 
 
+def _value(node, names):
+    # A settings dict written as dict(a=1), {"a": 1}, NAME or NAME["key"] (NAME assigned earlier in the cell).
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict":
+        return {k.arg: _value(k.value, names) for k in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {ast.literal_eval(k): _value(v, names) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in names:
+        return names[node.value.id][ast.literal_eval(node.slice)]
+    return ast.literal_eval(node)
+
+
 def _choose_settings(tree):
+    names = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+            try:
+                names[statement.targets[0].id] = _value(statement.value, names)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "choose":
-            found = {}
-            for keyword in node.keywords:
-                if keyword.arg in config.PROFILES and isinstance(keyword.value, ast.Call):
-                    found[keyword.arg] = {k.arg: ast.literal_eval(k.value) for k in keyword.value.keywords}
+            found = {k.arg: _value(k.value, names) for k in node.keywords if k.arg in config.PROFILES}
             found.setdefault("cpu", found.get("smoke", {}))
             return found
     return None
@@ -86,7 +103,7 @@ def needs(path, profile):
     sources = [_locate(module, function) for call, (module, function) in LOADERS.items() if call in code]
     backbone = chosen.get("backbone")
     if backbone:
-        weights = _locate("tlkeras.backbones", "locate_weights", backbone)
+        weights = _locate("tlkeras.backbones", "locate_weights", backbone, *([chosen["alpha"]] if chosen.get("alpha") else []))
         if weights.kind != "local" and profile == "smoke":  # smoke may use the stand-in when it is on disk
             stand_in = _locate("tlkeras.backbones", "locate_weights", STAND_IN)
             if stand_in.kind == "local":
