@@ -1,4 +1,8 @@
-"""Named weight-initialization schemes from the course, plus a serializable sparse initializer."""
+"""Named weight-initialization schemes, a serializable sparse initializer, and re-initialization.
+
+Introduced in notebook 01 (the schemes compared on one MLP); `reinitialize` in notebook 04.
+"""
+
 import math
 import random
 
@@ -10,13 +14,16 @@ import numpy as np
 class SparseInitializer(keras.initializers.Initializer):
     """Each unit gets exactly `k` non-zero incoming weights drawn from N(0, stddev^2); all others are 0.
 
-    Martens (2010) proposed it as another way to keep the variance of a unit's input under control:
-    the unit's fan-in is effectively `k`, whatever the real fan-in is, while randomness still breaks
-    symmetry. The default ``stddev=1/sqrt(k)`` keeps Var(output) equal to Var(input).
+    Sparse initialization after Martens (2010, "Deep learning via Hessian-free optimization", ICML, sec. 5):
+    every unit is connected to a fixed number of randomly chosen inputs, 15 there (the default here), so its
+    input sum has k terms whatever the layer's real fan-in, and units differ by which inputs they see.
+    Martens drew the non-zero weights from a unit Gaussian; the default ``stddev=1/sqrt(k)`` is this
+    course's choice, so that Var(output) = Var(input) for any fan-in (notebook 01 measures it).
     Works for Dense kernels (fan_in, units) and convolution kernels (..., in_channels, filters).
+    Introduced in notebook 01.
     """
 
-    def __init__(self, k=10, stddev=None, seed=None):
+    def __init__(self, k=15, stddev=None, seed=None):
         if int(k) < 1:
             raise ValueError(f"k must be a positive number of connections per unit, got {k!r}")
         if stddev is not None and float(stddev) <= 0:
@@ -55,7 +62,8 @@ SCHEMES = {
     "zeros": (lambda seed: keras.initializers.Zeros(), "all weights 0"),
     "ones": (lambda seed: keras.initializers.Ones(), "all weights 1"),
     "uniform": (lambda seed: keras.initializers.RandomUniform(0.0, 1.0, seed=seed), "U(0, 1)"),
-    # U(-a, a) has variance a^2/3, so a = 1/sqrt(n) is variance scaling with scale 1/3.
+    # U(-a, a) has variance a^2/3, so a = 1/sqrt(n) gives Var = 1/(3n): variance scaling with scale 1/3
+    # (Glorot & Bengio 2010, eq. 1), a factor sqrt(3) smaller in std than LeCun's 1/n.
     "general_rule": (_variance_scaling(1.0 / 3.0, "uniform"), "U(-1/sqrt(n), 1/sqrt(n)), n = fan_in"),
     "normal_fan_in": (_variance_scaling(1.0, "untruncated_normal"), "N(0, std=1/sqrt(n)), n = fan_in"),
     "small_random": (lambda seed: keras.initializers.RandomNormal(0.0, 0.01, seed=seed), "0.01 * N(0, 1)"),
@@ -65,12 +73,15 @@ SCHEMES = {
     "glorot_normal": (lambda seed: keras.initializers.GlorotNormal(seed=seed), "truncated N, Var = 2/(fan_in+fan_out)"),
     "he_normal": (lambda seed: keras.initializers.HeNormal(seed=seed), "truncated N, Var = 2/fan_in"),
     "he_uniform": (lambda seed: keras.initializers.HeUniform(seed=seed), "U, Var = 2/fan_in"),
-    "sparse": (lambda seed: SparseInitializer(k=10, seed=seed), "10 inputs per unit from N(0, 1/10), rest 0"),
+    "sparse": (lambda seed: SparseInitializer(k=15, seed=seed), "15 inputs per unit from N(0, 1/15), rest 0"),
 }
 
 
 def get(name, seed=None):
-    """A fresh Keras initializer for scheme `name` (see `SCHEMES`); an Initializer passes through."""
+    """A fresh Keras initializer for scheme `name` (see `SCHEMES`); an Initializer passes through.
+
+    Introduced in notebook 01.
+    """
     if isinstance(name, keras.initializers.Initializer):
         return name
     if name not in SCHEMES:
@@ -79,16 +90,21 @@ def get(name, seed=None):
 
 
 def describe(name):
-    """The one-line description of scheme `name`."""
+    """The one-line description of scheme `name` (notebook 01 prints them as a table)."""
     get(name)  # validates the name
     return SCHEMES[name][1]
 
 
 _INITIALIZER_ATTRIBUTES = {
-    "kernel": "kernel_initializer", "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer", "bias": "bias_initializer", "gamma": "gamma_initializer",
-    "beta": "beta_initializer", "moving_mean": "moving_mean_initializer",
-    "moving_variance": "moving_variance_initializer", "embeddings": "embeddings_initializer",
+    "kernel": "kernel_initializer",
+    "depthwise_kernel": "depthwise_initializer",
+    "pointwise_kernel": "pointwise_initializer",
+    "bias": "bias_initializer",
+    "gamma": "gamma_initializer",
+    "beta": "beta_initializer",
+    "moving_mean": "moving_mean_initializer",
+    "moving_variance": "moving_variance_initializer",
+    "embeddings": "embeddings_initializer",
 }
 
 
