@@ -95,7 +95,7 @@ def greedy_pretrain(
         )
         encoder = model.get_layer("encoder")
         encoder.trainable = False
-        codes = keras.Model(model.input, encoder.output).predict(codes, batch_size=1024, verbose=0)
+        codes = keras.ops.convert_to_numpy(encoder(codes))  # the clean codes: noise is for training only
         encoders.append(encoder)
         histories.append(history)
     return encoders, histories
