@@ -1,0 +1,176 @@
+"""Tests for tlkeras.experiments: data splits, size checks, the probe, the cached model and the grid bookkeeping."""
+
+import numpy as np
+import pytest
+
+from tlkeras import experiments
+
+
+def _images(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=count)
+
+
+def test_source_and_target_selections_share_no_image_and_miss_none():
+    x, y = _images(300)
+    source_x, source_y = experiments.select_classes(x, y, experiments.SOURCE_CLASSES)
+    target_x, target_y = experiments.select_classes(x, y, experiments.TARGET_CLASSES)
+    assert len(source_x) + len(target_x) == len(x)
+    assert set(source_y) == set(target_y) == set(range(5))
+
+
+def test_select_classes_relabels_and_scales():
+    x, y = _images(200)
+    images, labels = experiments.select_classes(x, y, (7, 2))
+    assert images.shape[1:] == (28, 28, 1) and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert set(labels) == {0, 1} and (labels == 0).sum() == (y == 7).sum()
+    np.testing.assert_allclose(images[labels == 0][0, ..., 0], x[y == 7][0] / 255.0)
+    with pytest.raises(ValueError):
+        experiments.select_classes(x, y, (1, 1))
+
+
+def test_permute_pixels_is_a_fixed_permutation():
+    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    once, again = experiments.permute_pixels(x, seed=4), experiments.permute_pixels(x, seed=4)
+    np.testing.assert_array_equal(once, again)
+    assert not np.allclose(once, x)
+    np.testing.assert_array_equal(np.sort(once.reshape(3, -1), axis=1), np.sort(x.reshape(3, -1), axis=1))
+    assert not np.allclose(once, experiments.permute_pixels(x, seed=5))
+
+
+def test_make_task_keeps_train_and_validation_apart():
+    x = np.random.default_rng(0).random((60, 28, 28, 1), dtype=np.float32)
+    y = np.repeat(np.arange(3), 20)
+    task = experiments.make_task("t", x, y, x[:10], y[:10], per_class=4, val_per_class=3, seed=2, test_size=5)
+    assert len(task.x_train) == 12 and len(task.x_val) == 9 and len(task.x_test) == 5
+    assert np.bincount(task.y_train).tolist() == [4, 4, 4] and np.bincount(task.y_val).tolist() == [3, 3, 3]
+    assert task.num_classes == 3
+    train_rows = {row.tobytes() for row in task.x_train}
+    assert not train_rows & {row.tobytes() for row in task.x_val}
+    other = experiments.make_task("t", x, y, x[:10], y[:10], per_class=4, val_per_class=3, seed=3)
+    assert {row.tobytes() for row in other.x_train} != train_rows
+
+
+def test_check_sizes_fails_fast_on_a_profile_asking_too_much():
+    y = np.repeat(np.arange(3), 50)
+    experiments.check_sizes(y, {"small": 10, "large": 40}, val_per_class=10, test_labels=y, test_size=150)
+    with pytest.raises(ValueError, match="large"):
+        experiments.check_sizes(y, {"small": 10, "large": 45}, val_per_class=10)
+    with pytest.raises(ValueError, match="test_size"):
+        experiments.check_sizes(y, {"small": 10}, val_per_class=10, test_labels=y, test_size=151)
+
+
+def test_repeat_to_steps_gives_enough_batches_and_leaves_big_sets_alone():
+    x, y = np.arange(10), np.arange(10)
+    repeated_x, repeated_y = experiments.repeat_to_steps(x, y, batch_size=4, min_steps=10)
+    assert len(repeated_x) >= 40 and len(repeated_x) % 10 == 0
+    np.testing.assert_array_equal(repeated_x, repeated_y)
+    assert len(experiments.repeat_to_steps(x, y, batch_size=4, min_steps=0)[0]) == 10
+
+
+def test_linear_probe_separates_separable_features_and_checks_shapes():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 30)
+    feats = rng.normal(size=(90, 5)) + 4 * np.eye(3, 5)[y]
+    assert experiments.linear_probe(feats[::2], y[::2], feats[1::2], y[1::2]) > 0.9
+    noise = rng.normal(size=(90, 5))
+    assert experiments.linear_probe(noise[::2], y[::2], noise[1::2], y[1::2]) < 0.8
+    with pytest.raises(ValueError):
+        experiments.linear_probe(feats, y[:-1], feats, y)
+
+
+def test_mean_and_spread_groups_rows():
+    rows = [dict(cell="a", test_accuracy=0.5), dict(cell="a", test_accuracy=0.7), dict(cell="b", test_accuracy=0.9)]
+    summary = experiments.mean_and_spread(rows, by=("cell",))
+    assert summary["a",] == pytest.approx((0.6, 0.1, 2))
+    assert summary["b",] == pytest.approx((0.9, 0.0, 1))
+
+
+def test_choose_on_validation_ignores_the_test_split():
+    rows = [
+        dict(size="s", target="t", strategy="a", val_accuracy=0.9, test_accuracy=0.1),
+        dict(size="s", target="t", strategy="a", val_accuracy=0.7, test_accuracy=0.1),
+        dict(size="s", target="t", strategy="b", val_accuracy=0.75, test_accuracy=0.99),
+        dict(size="l", target="t", strategy="a", val_accuracy=0.2, test_accuracy=0.5),
+        dict(size="l", target="t", strategy="b", val_accuracy=0.6, test_accuracy=0.4),
+    ]
+    assert experiments.choose_on_validation(rows) == {("s", "t"): "a", ("l", "t"): "b"}
+
+
+def test_run_grid_prints_progress_and_returns_rows(capsys):
+    rows = experiments.run_grid(
+        [dict(k=1), dict(k=2)], lambda job: dict(val_accuracy=job["k"] / 10), label=lambda j: f"job {j['k']}"
+    )
+    assert [row["val_accuracy"] for row in rows] == [0.1, 0.2] and rows[1]["k"] == 2
+    out = capsys.readouterr().out
+    assert "[  1/2] job 1" in out and "[  2/2] job 2" in out and "val_accuracy 0.200" in out
+
+
+@pytest.fixture()
+def tiny_task():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 16)
+    x = rng.random((48, 28, 28, 1), dtype=np.float32) * 0.2
+    x[y == 1, :14] += 0.8  # class 1 is bright in the top half, class 2 in the bottom half
+    x[y == 2, 14:] += 0.8
+    return experiments.Task("tiny", x, y, x[:8], y[:8], x, y)
+
+
+@pytest.mark.slow
+def test_cached_model_trains_once_then_reads_the_weights(tiny_task, tmp_path):
+    import keras
+
+    from tlkeras import models
+
+    calls = []
+
+    def build():
+        model = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+        return model
+
+    def train(model):
+        calls.append(1)
+        model.fit(tiny_task.x_train, tiny_task.y_train, epochs=2, batch_size=8, verbose=0)
+
+    first, entry = experiments.cached_model("src", build, train, dict(epochs=2, filters=(4,)), folder=tmp_path)
+    assert entry.status.startswith("computed") and len(calls) == 1
+    second, again = experiments.cached_model("src", build, train, dict(epochs=2, filters=(4,)), folder=tmp_path)
+    assert again.status == "hit" and len(calls) == 1
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.allclose(a, f) for a, f in zip(second.get_weights(), build().get_weights()))
+    _, changed = experiments.cached_model("src", build, train, dict(epochs=3, filters=(4,)), folder=tmp_path)
+    assert changed.status.startswith("computed (cache stale") and len(calls) == 2
+
+
+@pytest.mark.slow
+def test_similarity_probe_scores_source_against_random_features(tiny_task):
+    from tlkeras import models
+
+    source = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=0)
+    random_model = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=1)
+    result = experiments.similarity_probe(source, random_model, tiny_task, "dense_1", per_class=4, seeds=(0, 1))
+    assert set(result) == {"source", "random", "score", "spread"}
+    assert 0.0 <= result["random"] <= 1.0 and result["spread"] >= 0.0
+    assert result["score"] == pytest.approx(result["source"] - result["random"])
+    same = experiments.similarity_probe(source, source, tiny_task, "dense_1", per_class=4, seeds=(0, 1))
+    assert same["score"] == 0.0
+
+
+def test_every_profile_of_notebook_04_fits_fashion_mnist_and_reports_winners_over_three_seeds():
+    import pathlib
+
+    from tlkeras import doctor, strategy
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "04_four_case_matrix.ipynb"
+    settings, _ = doctor.notebook_settings(path)
+    assert set(settings) == {"smoke", "cpu", "full"}
+    train, test = np.repeat(np.arange(5), 6000), np.repeat(np.arange(5), 1000)  # five Fashion-MNIST classes
+    for profile in settings.values():
+        sizes = {size: profile[f"{size}_per_class"] for size in strategy.SIZES}
+        experiments.check_sizes(train, sizes, profile["val_per_class"], test, profile["test_size"])
+        assert profile["source_val"] < 5 * 6000
+        assert [strategy.case(count, "similar")[0] for count in sizes.values()] == list(sizes)
+        assert len(set(profile["seeds"])) >= 3
