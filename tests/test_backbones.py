@@ -244,3 +244,16 @@ def test_a_half_written_cache_is_never_a_hit(tmp_path):
     found = backbones.features(backbone, paths, labels, "validation")
     found.path.with_suffix(".json").unlink()  # as if the process died before writing the metadata
     assert backbones.features(backbone, paths, labels, "validation").status.startswith("computed")
+
+
+@needs_mirror
+@pytest.mark.slow
+def test_a_file_that_does_not_load_is_named_with_the_fix(mirror, tmp_path, capsys):
+    models = tmp_path / "keras_home" / "models"
+    models.mkdir(parents=True)
+    wrong = models / "mobilenet_5_0_224_tf_no_top.h5"
+    shutil.copy(MODELS / NOTOP, wrong)  # a complete HDF5 file, but of the 0.25-wide network
+    with pytest.raises(data.DataFileError, match=re.escape(f"{wrong} does not load into mobilenet")):
+        backbones.load("mobilenet_0.5", "cpu")
+    backbone = backbones.load("mobilenet_0.5", "smoke")
+    assert backbone.label == "mobilenet_0.25" and "does not load into mobilenet" in capsys.readouterr().out
