@@ -164,16 +164,13 @@ def check_weights(path, name, include_top=False):
         raise data.DataFileError(f"{path} is not a complete HDF5 weight file ({error}): {fix}") from None
 
 
-_REACHABLE = {}
-
-
-def _reachable(url, timeout=3.0):
+def _reachable(url, timeout=3.0, _answers={}):  # noqa: B006 (the dict remembers each host's answer)
     """Whether the host of `url` answers within `timeout` s (DNS included, so an offline box fails fast); asked once."""
     import socket
 
     parts = urllib.parse.urlsplit(url)
     key = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    if key not in _REACHABLE:
+    if key not in _answers:
         answer = []
 
         def connect():
@@ -185,8 +182,8 @@ def _reachable(url, timeout=3.0):
         probe = threading.Thread(target=connect, daemon=True)
         probe.start()
         probe.join(timeout + 0.5)
-        _REACHABLE[key] = bool(answer)
-    return _REACHABLE[key]
+        _answers[key] = bool(answer)
+    return _answers[key]
 
 
 def _size_mb(name, alpha):
@@ -276,11 +273,9 @@ def preprocess_for(name):
 def load(name, profile, input_size=None, alpha=None, include_top=False, pooling="avg", weights="imagenet", origin=None):
     """Build backbone `name` with ImageNet weights and return a `Backbone`. Introduced in notebook 02.
 
-    `name` is a key of `BACKBONES` or a label such as "mobilenet_0.25" (MobileNet v1 at width 0.25, the
-    CPU-friendly choice). `profile` is required (notebooks pass ``P.profile``): "smoke" continues with the best
-    stand-in whose weights are on disk when the requested ones cannot be had or fail their checks, and says so
-    in a banner; "cpu" and "full" never substitute and raise the error with its fix. `weights` is "imagenet",
-    None (random) or a file path; `pooling` "avg", "max" or None; `origin` replaces `WEIGHTS_ORIGIN`.
+    `name`: a key of `BACKBONES` or a label such as "mobilenet_0.25" (the CPU-friendly choice). `profile` is
+    required (``P.profile``): "smoke" may continue with a stand-in whose weights are on disk (with a banner);
+    "cpu" and "full" never substitute and raise the error with its fix. `weights`: "imagenet", None or a path.
     """
     from tlkeras import config
 
@@ -327,10 +322,9 @@ def load(name, profile, input_size=None, alpha=None, include_top=False, pooling=
 def features(backbone, paths, labels, name, batch_size=64, folder=None):
     """Frozen-base features of the images at `paths`, computed once and then read from `tlk.cache`.
 
-    Images stream through `tlk.images.dataset` and ``backbone.model`` (inference). Any change of backbone,
-    weights (hash of every value), weight file, image size, preprocess, output shape or data (each file's name,
-    size and time; the labels) recomputes. Returns a `tlk.cache.Entry` with arrays "features" and "labels".
-    `name` names the part, e.g. "cats_vs_dogs-train". The one feature cache (notebooks 02, 03, 05).
+    Streams `tlk.images.dataset` through ``backbone.model``; any change of backbone, weights, weight file, size,
+    preprocess, output shape or data (file name/size/time, labels) recomputes. `name` names the part, e.g.
+    "cats_vs_dogs-train". Returns a `tlk.cache.Entry` ("features", "labels"). Notebooks 02, 03, 05.
     """
     from tlkeras import cache, config, images
 
