@@ -5,11 +5,11 @@ first use (``tlk.data``, ``tlk.inits``, ...). Notebooks call ``tlk.setup(seed=..
 """
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
-    "backbones", "cache", "config", "data", "diagnostics", "features", "fourcase", "images", "inits", "models",
-    "plots", "pretraining", "results", "runner", "sampling", "skin", "strategy", "training",
+    "backbones", "cache", "config", "data", "diagnostics", "doctor", "experiments", "ham10000", "images", "inits",
+    "metrics", "models", "plots", "pretraining", "results", "runner", "sampling", "strategy", "training",
 )
 
 

@@ -264,6 +264,3 @@ def load_fashion_mnist(path=None, download_missing=True, origin=None):
         f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
     ])
 
-
-def search_dirs(name, path=None, debian=True):  # TRANSITIONAL: removed once every loader calls `find`
-    return [(place.label, place.path) for place in places(name, path, debian=debian)]
