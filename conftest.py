@@ -1,4 +1,5 @@
 """Test-session defaults: notebooks run in the smoke profile and read the offline mirror beside the repo."""
+
 import os
 import pathlib
 

@@ -10,6 +10,7 @@ through its backbone in each profile (from the notebook's own settings), and wri
 per notebook and profile into the "profiles" section of benchmarks/RESULTS.md. Notebooks 01, 04 and 06
 train small Fashion-MNIST models only; their minutes come from timed runs (`python -m tlkeras run`).
 """
+
 import argparse
 import datetime
 import json
@@ -30,7 +31,9 @@ def build(name, size):
 
     shape = (size, size, 3)
     if name == "mobilenet_0.25":
-        return keras.applications.MobileNet(alpha=0.25, weights=None, include_top=False, pooling="avg", input_shape=shape)
+        return keras.applications.MobileNet(
+            alpha=0.25, weights=None, include_top=False, pooling="avg", input_shape=shape
+        )
     if name == "mobilenet_v2":
         return keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg", input_shape=shape)
     if name == "resnet50":
@@ -77,7 +80,10 @@ def main():
     for name in args.backbones:
         inference, training = rates(name, BACKBONES[name], batches=args.batches)
         measured[name] = {"size": BACKBONES[name], "inference": inference, "training": training}
-        print(f"{name} at {BACKBONES[name]} px: inference {inference:.1f} images/s, training {training:.1f} images/s", flush=True)
+        print(
+            f"{name} at {BACKBONES[name]} px: inference {inference:.1f} images/s, training {training:.1f} images/s",
+            flush=True,
+        )
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(measured, indent=2))
     load = os.getloadavg()
@@ -92,7 +98,9 @@ def main():
         "| backbone | input | inference images/s | training images/s (all layers) |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {name} | {m['size']} px | {m['inference']:.1f} | {m['training']:.1f} |" for name, m in measured.items()]
+    lines += [
+        f"| {name} | {m['size']} px | {m['inference']:.1f} | {m['training']:.1f} |" for name, m in measured.items()
+    ]
     write_section("bench_profiles", "\n".join(lines))
     print("wrote the bench_profiles section of benchmarks/RESULTS.md")
 

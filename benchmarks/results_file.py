@@ -1,4 +1,5 @@
 """Each benchmark owns one section of benchmarks/RESULTS.md and rewrites only that section."""
+
 import pathlib
 import re
 

@@ -1,4 +1,5 @@
 """Fixtures shared by the tests: the offline mirror, an isolated machine, and a local HTTP server."""
+
 import functools
 import http.server
 import os

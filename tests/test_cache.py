@@ -48,7 +48,9 @@ def test_corrupt_entry_is_recomputed_not_fatal(tmp_path):
 
 def test_metadata_must_be_json_before_any_work(tmp_path):
     with pytest.raises(TypeError):
-        cache.cached("z", {"model": object()}, lambda: pytest.fail("computed before checking metadata"), folder=tmp_path)
+        cache.cached(
+            "z", {"model": object()}, lambda: pytest.fail("computed before checking metadata"), folder=tmp_path
+        )
 
 
 def test_fingerprint_changes_with_content(tmp_path):

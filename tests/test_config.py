@@ -59,9 +59,11 @@ def test_cache_dir_honours_env(monkeypatch, tmp_path):
 
 
 def test_import_has_no_side_effects():
-    code = ("import os, random, sys; state = random.getstate(); env = dict(os.environ); import tlkeras; "
-            "assert random.getstate() == state and dict(os.environ) == env; assert 'tensorflow' not in sys.modules; "
-            "assert 'keras' not in sys.modules; print('clean')")
+    code = (
+        "import os, random, sys; state = random.getstate(); env = dict(os.environ); import tlkeras; "
+        "assert random.getstate() == state and dict(os.environ) == env; assert 'tensorflow' not in sys.modules; "
+        "assert 'keras' not in sys.modules; print('clean')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "clean", result.stderr
 

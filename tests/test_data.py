@@ -81,8 +81,14 @@ def test_nothing_found_lists_places_and_fixes(isolated):
     with pytest.raises(FileNotFoundError) as error:
         data.load_fashion_mnist(origin="http://127.0.0.1:9/")  # port 9 (discard): refused at once
     message = str(error.value)
-    for expected in ("Keras cache", "Debian package", "download from http://127.0.0.1:9/",
-                     "apt-get install dataset-fashion-mnist", "TLKERAS_MIRROR", "go online"):
+    for expected in (
+        "Keras cache",
+        "Debian package",
+        "download from http://127.0.0.1:9/",
+        "apt-get install dataset-fashion-mnist",
+        "TLKERAS_MIRROR",
+        "go online",
+    ):
         assert expected in message
     assert data.locate_fashion_mnist().kind == "download"
 

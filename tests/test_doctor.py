@@ -1,8 +1,8 @@
 import nbformat
 import pytest
 
-from tlkeras import doctor
 from tests.test_data import make_fashion
+from tlkeras import doctor
 
 
 @pytest.fixture
@@ -11,10 +11,14 @@ def course(tmp_path):
     folder.mkdir()
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell('import sys\nif "google.colab" in sys.modules:\n    %pip install -q tlkeras\nimport tlkeras as tlk'),
+        nbformat.v4.new_code_cell(
+            'import sys\nif "google.colab" in sys.modules:\n    %pip install -q tlkeras\nimport tlkeras as tlk'
+        ),
         nbformat.v4.new_code_cell('PROFILE = "auto"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('P = tlk.config.choose(PROFILE, smoke=dict(minutes=2, epochs=1), '
-                                  'cpu=dict(minutes=9, epochs=2), full=dict(minutes=14, epochs=30))'),
+        nbformat.v4.new_code_cell(
+            "P = tlk.config.choose(PROFILE, smoke=dict(minutes=2, epochs=1), "
+            "cpu=dict(minutes=9, epochs=2), full=dict(minutes=14, epochs=30))"
+        ),
         nbformat.v4.new_code_cell("(x, y), _ = tlk.data.load_fashion_mnist()"),
     ]
     nbformat.write(notebook, folder / "01_demo.ipynb")
@@ -23,8 +27,11 @@ def course(tmp_path):
 
 def test_settings_are_read_from_the_notebook(course):
     settings, code = doctor.notebook_settings(course / "01_demo.ipynb")
-    assert settings == {"smoke": {"minutes": 2, "epochs": 1}, "cpu": {"minutes": 9, "epochs": 2},
-                        "full": {"minutes": 14, "epochs": 30}}
+    assert settings == {
+        "smoke": {"minutes": 2, "epochs": 1},
+        "cpu": {"minutes": 9, "epochs": 2},
+        "full": {"minutes": 14, "epochs": 30},
+    }
     sources, chosen = doctor.needs(course / "01_demo.ipynb", "cpu")
     assert chosen["minutes"] == 9 and [s.what for s in sources] == ["Fashion-MNIST"]
 

@@ -3,13 +3,14 @@
 Fashion-MNIST here; ImageNet weights, tfds cats_vs_dogs and the ISIC/HAM10000 release in
 test_downloads_weights.py and test_downloads_isic.py.
 """
+
 import shutil
 
 import numpy as np
 import pytest
 
-from tlkeras import data
 from tests.test_data import make_fashion
+from tlkeras import data
 
 
 @pytest.fixture

@@ -1,19 +1,28 @@
 """Repository hygiene: clean notebooks, the course skeleton, declared dependencies, the README's commands."""
+
 import ast
 import json
 import pathlib
 import re
-import tomllib
 
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # What a Colab runtime had preinstalled when this was written (Nov 2026 images ship these or newer):
 # runtime lower bounds must not exceed them, so installing tlkeras on Colab upgrades nothing big.
-COLAB = {"tensorflow": "2.19", "keras": "3.10", "tensorflow-datasets": "4.9.9", "importlib_resources": "6.5",
-         "matplotlib": "3.10", "numpy": "2.0", "pillow": "11.1", "scikit-learn": "1.6"}
+COLAB = {
+    "tensorflow": "2.19",
+    "keras": "3.10",
+    "tensorflow-datasets": "4.9.9",
+    "importlib_resources": "6.5",
+    "matplotlib": "3.10",
+    "numpy": "2.0",
+    "pillow": "11.1",
+    "scikit-learn": "1.6",
+}
 DEV_ONLY = {"jupyterlab", "nbval", "pytest", "nbclient", "nbconvert", "nbformat", "ruff", "ipykernel", "psutil"}
 
 
@@ -43,9 +52,21 @@ def test_committed_notebook_has_no_outputs(path):
 
 def test_the_check_catches_a_dirty_notebook(tmp_path):
     dirty = tmp_path / "dirty.ipynb"
-    dirty.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "1", "metadata": {},
-                                            "outputs": [{"output_type": "stream", "text": "1"}],
-                                            "execution_count": 3}]}))
+    dirty.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "source": "1",
+                        "metadata": {},
+                        "outputs": [{"output_type": "stream", "text": "1"}],
+                        "execution_count": 3,
+                    }
+                ]
+            }
+        )
+    )
     assert len(stored_output_problems(dirty)) == 2
 
 

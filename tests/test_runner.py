@@ -11,8 +11,12 @@ from tlkeras import runner
 
 def write_notebook(folder, name, sources):
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) if isinstance(source, str)
-                      else nbformat.v4.new_code_cell(source[0], metadata={"tags": source[1]}) for source in sources]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(source)
+        if isinstance(source, str)
+        else nbformat.v4.new_code_cell(source[0], metadata={"tags": source[1]})
+        for source in sources
+    ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / name)
 
@@ -21,12 +25,16 @@ def write_notebook(folder, name, sources):
 def course(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(folder, "01_ok.ipynb", [
-        "import os, tlkeras as tlk",
-        ("PROFILE = 'auto'", ["parameters"]),
-        "tlk.record('demo/answer', 42)\ntlk.record('demo/profile', tlk.config.resolve_profile(PROFILE))\n"
-        "big = bytearray(300 * 2**20)",
-    ])
+    write_notebook(
+        folder,
+        "01_ok.ipynb",
+        [
+            "import os, tlkeras as tlk",
+            ("PROFILE = 'auto'", ["parameters"]),
+            "tlk.record('demo/answer', 42)\ntlk.record('demo/profile', tlk.config.resolve_profile(PROFILE))\n"
+            "big = bytearray(300 * 2**20)",
+        ],
+    )
     write_notebook(folder, "02_broken.ipynb", ["import tlkeras as tlk\ntlk.record('demo/before', 1.5)", "1 / 0"])
     return folder
 
@@ -62,7 +70,10 @@ def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkey
     assert statuses == {"01_ok": "ok", "02_broken": "failed"}
     assert "ZeroDivisionError" in summary["_run"]["notebooks"]["02_broken"]["error"]
     executed = nbformat.read(out / "01_ok.ipynb", as_version=4)
-    assert executed.cells[2].metadata["tags"] == ["injected-parameters"] and "PROFILE = 'smoke'" in executed.cells[2].source
+    assert (
+        executed.cells[2].metadata["tags"] == ["injected-parameters"]
+        and "PROFILE = 'smoke'" in executed.cells[2].source
+    )
     assert executed.cells[3].outputs, "the executed copy keeps its outputs"
     assert (out / "01_ok.html").read_text().lstrip().lower().startswith("<!doctype html>")
     markdown = (out / "results.md").read_text()
@@ -70,30 +81,42 @@ def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkey
 
 
 def test_cli_rejects_unknown_notebook():
-    result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--notebooks", "99"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tlkeras", "run", "--notebooks", "99"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "no notebook matches '99'" in result.stderr
 
 
 def test_cli_rejects_unknown_notebook_before_loading_tensorflow():
-    code = ("import sys\nfrom tlkeras.__main__ import main\ntry:\n    main(['doctor', '--notebooks', '99'])\n"
-            "except SystemExit as exit:\n    print(exit.code, 'tensorflow' in sys.modules)")
+    code = (
+        "import sys\nfrom tlkeras.__main__ import main\ntry:\n    main(['doctor', '--notebooks', '99'])\n"
+        "except SystemExit as exit:\n    print(exit.code, 'tensorflow' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["2", "False"], result.stderr
 
 
 def test_cli_help_lists_profiles():
-    result = subprocess.run([sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "{smoke,cpu,full,auto}" in result.stdout
 
 
 def test_injection_follows_the_parameters_cell_or_goes_first():
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("import x"),
-                      nbformat.v4.new_code_cell("PROFILE = 'auto'", metadata={"tags": ["parameters"]}),
-                      nbformat.v4.new_code_cell("use(PROFILE)")]
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import x"),
+        nbformat.v4.new_code_cell("PROFILE = 'auto'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("use(PROFILE)"),
+    ]
     runner.inject_parameters(notebook, PROFILE="cpu")
-    assert [c.source.splitlines()[-1] for c in notebook.cells] == ["import x", "PROFILE = 'auto'", "PROFILE = 'cpu'", "use(PROFILE)"]
+    assert [c.source.splitlines()[-1] for c in notebook.cells] == [
+        "import x",
+        "PROFILE = 'auto'",
+        "PROFILE = 'cpu'",
+        "use(PROFILE)",
+    ]
     bare = nbformat.v4.new_notebook()
     bare.cells = [nbformat.v4.new_code_cell("print(1)")]
     runner.inject_parameters(bare, PROFILE="full")

@@ -3,13 +3,31 @@
 Importing the package changes no global state and does not import TensorFlow; submodules load on
 first use (``tlk.data``, ``tlk.inits``, ...). Notebooks call ``tlk.setup(seed=...)`` in their Setup cell.
 """
+
 import importlib
 
 __version__ = "0.2.0"
 
 _SUBMODULES = (
-    "backbones", "cache", "config", "data", "diagnostics", "doctor", "experiments", "ham10000", "images", "inits",
-    "metrics", "models", "plots", "pretraining", "results", "runner", "sampling", "strategy", "training",
+    "backbones",
+    "cache",
+    "config",
+    "data",
+    "diagnostics",
+    "doctor",
+    "experiments",
+    "ham10000",
+    "images",
+    "inits",
+    "metrics",
+    "models",
+    "plots",
+    "pretraining",
+    "results",
+    "runner",
+    "sampling",
+    "strategy",
+    "training",
 )
 
 

@@ -1,10 +1,13 @@
 """Command line: ``python -m tlkeras run|doctor [--profile smoke|cpu|full|auto] [--notebooks 01 ...]``."""
+
 import argparse
 import sys
 
 PROFILE_CHOICES = ["smoke", "cpu", "full", "auto"]
-PROFILE_HELP = ("smoke: CI, offline mirror, minutes on 2 cores; cpu: a laptop without GPU, real weights, capped data; "
-                "full: one GPU; auto (default): $TLKERAS_PROFILE, else full with a GPU, smoke with a mirror, cpu otherwise")
+PROFILE_HELP = (
+    "smoke: CI, offline mirror, minutes on 2 cores; cpu: a laptop without GPU, real weights, capped data; "
+    "full: one GPU; auto (default): $TLKERAS_PROFILE, else full with a GPU, smoke with a mirror, cpu otherwise"
+)
 
 
 def main(argv=None):
@@ -12,7 +15,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tlkeras", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute notebooks, write executed copies, HTML and results")
-    doctor = commands.add_parser("doctor", help="say where each notebook's data and weights come from; exit 1 if one cannot run")
+    doctor = commands.add_parser(
+        "doctor", help="say where each notebook's data and weights come from; exit 1 if one cannot run"
+    )
     for command in (run, doctor):
         command.add_argument("--profile", choices=PROFILE_CHOICES, default="auto", help=PROFILE_HELP)
         command.add_argument("--notebooks", nargs="+", metavar="NN", help="notebook numbers or names (default: all)")

@@ -5,6 +5,7 @@ last and both are written atomically, so an interrupted save is never read back 
 the metadata (backbone, weights, image size, data fingerprint, settings) recomputes the entry.
 Introduced in notebook 02 and used by 03, 04 and 05.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -107,6 +108,7 @@ def cached(name, metadata, compute, folder=None, verbose=True):
             status = f"computed (cache unreadable: {error.__class__.__name__})"
     meta_path.unlink(missing_ok=True)  # until the new arrays are saved, nothing here is valid
     arrays = {key: np.asarray(value) for key, value in compute().items()}
+
     def save_arrays(temporary):
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)

@@ -3,6 +3,7 @@
 Introduced in notebook 01 and used by every notebook: the Setup cell calls `setup`, the cell after the
 ``parameters`` cell calls `choose`.
 """
+
 import os
 import pathlib
 import random

@@ -12,6 +12,7 @@ A place that is missing or broken is noted and the next one tried; when none wor
 (if allowed) or raises one `FileNotFoundError` naming every place searched and the fixes. Introduced in
 notebook 01.
 """
+
 import dataclasses
 import gzip
 import hashlib
@@ -32,8 +33,16 @@ FASHION_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -170,14 +179,18 @@ def download(origin, file_name, subdir, size_mb=None, extract=False):
     target = keras_home() / subdir / file_name
     target.parent.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras if the home is missing
     try:
-        return pathlib.Path(keras.utils.get_file(file_name, origin=origin, cache_subdir=subdir,
-                                                 cache_dir=str(keras_home()), extract=extract))
+        return pathlib.Path(
+            keras.utils.get_file(
+                file_name, origin=origin, cache_subdir=subdir, cache_dir=str(keras_home()), extract=extract
+            )
+        )
     except BaseException:
         target.unlink(missing_ok=True)  # never leave a partial download behind to be trusted next time
         raise
 
 
 # ---- Fashion-MNIST -------------------------------------------------------------------------------------
+
 
 def read_idx(path):
     """Read one (optionally gzipped) IDX file into a NumPy array, with a clear error if it is damaged."""
@@ -194,7 +207,7 @@ def read_idx(path):
         raise DataFileError(f"{path} is not an IDX file of unsigned bytes (bad header)")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
         raise DataFileError(f"{path} holds {len(raw)} bytes but its header promises {expected}; it is truncated")
@@ -211,8 +224,10 @@ def _read_fashion(folder):
     x_train, y_train, x_test, y_test = (read_idx(folder / name) for name in FASHION_FILES)
     for images, labels, stem in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
         if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
-            raise DataFileError(f"{folder}: {stem} files hold {images.shape} images and {labels.shape} labels, "
-                                "expected (n, 28, 28) and (n,)")
+            raise DataFileError(
+                f"{folder}: {stem} files hold {images.shape} images and {labels.shape} labels, "
+                "expected (n, 28, 28) and (n,)"
+            )
         if labels.size and labels.max() > 9:
             raise DataFileError(f"{folder / (stem + '-labels-idx1-ubyte.gz')}: label {labels.max()} is not a class 0-9")
     return (x_train, y_train), (x_test, y_test)
@@ -230,8 +245,13 @@ def locate_fashion_mnist(path=None, origin=None):
     folder, place, _ = find("fashion-mnist", complete, path, debian=True)
     if folder is not None:
         return Source("Fashion-MNIST", "local", f"{place.label}: {folder}")
-    return Source("Fashion-MNIST", "download", origin or FASHION_ORIGIN, size_mb=30,
-                  fix="go online, or sudo apt-get install dataset-fashion-mnist, or set $TLKERAS_MIRROR")
+    return Source(
+        "Fashion-MNIST",
+        "download",
+        origin or FASHION_ORIGIN,
+        size_mb=30,
+        fix="go online, or sudo apt-get install dataset-fashion-mnist, or set $TLKERAS_MIRROR",
+    )
 
 
 def load_fashion_mnist(path=None, download_missing=True, origin=None):
@@ -258,9 +278,12 @@ def load_fashion_mnist(path=None, download_missing=True, origin=None):
             problems.append(f"download from {base}: {error.__class__.__name__}: {error}")
     else:
         problems.append("download: skipped (download_missing=False)")
-    raise not_found("Fashion-MNIST", problems, [
-        "go online, so the files can be downloaded from " + (origin or FASHION_ORIGIN),
-        "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
-        f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
-    ])
-
+    raise not_found(
+        "Fashion-MNIST",
+        problems,
+        [
+            "go online, so the files can be downloaded from " + (origin or FASHION_ORIGIN),
+            "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
+            f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
+        ],
+    )

@@ -4,6 +4,7 @@ It reads each notebook's own settings (the ``tlk.config.choose`` cell) for the p
 the check cannot drift from the notebooks. Nothing is downloaded or loaded. Exit status 1 when a notebook
 cannot run here, with the fix. Shown in the README's first steps.
 """
+
 import ast
 import json
 import os
@@ -38,8 +39,10 @@ def notebook_settings(path):
     code = "\n".join(sources)
     for source in sources:
         # IPython magics (%pip, !ls) are not Python: parse them as `pass` at the same indentation
-        lines = [line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
-                 for line in source.splitlines()]
+        lines = [
+            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in source.splitlines()
+        ]
         try:
             tree = ast.parse("\n".join(lines))
         except SyntaxError:
@@ -66,7 +69,11 @@ def _value(node, names):
 def _choose_settings(tree):
     names = {}
     for statement in tree.body:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
             try:
                 names[statement.targets[0].id] = _value(statement.value, names)
             except (ValueError, KeyError, TypeError, AttributeError):
@@ -103,7 +110,9 @@ def needs(path, profile):
     sources = [_locate(module, function) for call, (module, function) in LOADERS.items() if call in code]
     backbone = chosen.get("backbone")
     if backbone:
-        weights = _locate("tlkeras.backbones", "locate_weights", backbone, *([chosen["alpha"]] if chosen.get("alpha") else []))
+        weights = _locate(
+            "tlkeras.backbones", "locate_weights", backbone, *([chosen["alpha"]] if chosen.get("alpha") else [])
+        )
         if weights.kind != "local" and profile == "smoke":  # smoke may use the stand-in when it is on disk
             stand_in = _locate("tlkeras.backbones", "locate_weights", STAND_IN)
             if stand_in.kind == "local":
@@ -128,10 +137,14 @@ def report(profile="auto", notebooks=None, network=None, folder=runner.NOTEBOOK_
     gpus = config.gpu_names()
     cache = config.cache_dir()
     print(f"profile: {name} ({why})")
-    print(f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; free memory {_free_memory_gb():.1f} GB; "
-          f"free disk {shutil.disk_usage(cache).free / 2**30:.1f} GB at {cache}")
-    print(f"network: {'download host reachable' if network else 'offline (no downloads)'}; "
-          f"mirror: {config.mirror_dir() or 'none'}")
+    print(
+        f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; free memory {_free_memory_gb():.1f} GB; "
+        f"free disk {shutil.disk_usage(cache).free / 2**30:.1f} GB at {cache}"
+    )
+    print(
+        f"network: {'download host reachable' if network else 'offline (no downloads)'}; "
+        f"mirror: {config.mirror_dir() or 'none'}"
+    )
     failures = 0
     for path in runner.find_notebooks(notebooks, folder):
         sources, chosen = needs(path, name)
@@ -145,7 +158,9 @@ def report(profile="auto", notebooks=None, network=None, folder=runner.NOTEBOOK_
                 print(f"  download {source.what}{size} from {source.where}")
             else:
                 failures += 1
-                print(f"  MISSING  {source.what}: not on disk and {'no download' if source.kind == 'missing' else 'offline'}"
-                      f"\n           fix: {source.fix or 'go online once, or set $TLKERAS_MIRROR to a mirror'}")
+                print(
+                    f"  MISSING  {source.what}: not on disk and {'no download' if source.kind == 'missing' else 'offline'}"
+                    f"\n           fix: {source.fix or 'go online once, or set $TLKERAS_MIRROR to a mirror'}"
+                )
     print("\n" + ("every notebook can run" if not failures else f"{failures} missing file(s): see the fixes above"))
     return 1 if failures else 0

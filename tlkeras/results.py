@@ -1,4 +1,5 @@
 """Named measured figures: notebooks record them, the course runner gathers them into results.json."""
+
 import json
 import math
 import numbers

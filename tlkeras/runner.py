@@ -3,6 +3,7 @@
 ``python -m tlkeras run`` (see README). The profile is injected the way papermill does it: a cell tagged
 ``injected-parameters`` after the cell tagged ``parameters``, so the notebook's own literal stays untouched.
 """
+
 import json
 import os
 import pathlib
@@ -118,7 +119,10 @@ def execute(path, out_dir, profile, timeout=None):
     total = sum(cell.cell_type == "code" for cell in notebook.cells)
     watch = MemoryWatch()
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=False,
         resources={"metadata": {"path": str(path.parent)}},
         on_cell_complete=_progress(path.stem, total, watch),
         on_notebook_start=lambda **_: watch.start(getattr(client.km.provisioner, "pid", None)),
@@ -139,8 +143,13 @@ def execute(path, out_dir, profile, timeout=None):
     nbformat.write(notebook, out_dir / path.name)
     _write_html(notebook, out_dir / f"{path.stem}.html")
     figures = json.loads(results_file.read_text()) if results_file.exists() else {}
-    return {"status": status, "seconds": round(seconds, 1), "peak_rss_mb": round(watch.peak_mb, 1),
-            "error": error, "results": figures}
+    return {
+        "status": status,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(watch.peak_mb, 1),
+        "error": error,
+        "results": figures,
+    }
 
 
 def _write_html(notebook, target):
@@ -154,8 +163,10 @@ def _markdown(summary):
     meta = summary["_run"]
     lines = [f"# tlkeras course results ({meta['profile']} profile: {meta['why']})", ""]
     lines += ["| notebook | status | seconds | peak memory (MB) |", "|---|---|---|---|"]
-    lines += [f"| {stem} | {info['status']} | {info['seconds']} | {info['peak_rss_mb']} |"
-              for stem, info in meta["notebooks"].items()]
+    lines += [
+        f"| {stem} | {info['status']} | {info['seconds']} | {info['peak_rss_mb']} |"
+        for stem, info in meta["notebooks"].items()
+    ]
     for stem, info in meta["notebooks"].items():
         lines += ["", f"## {stem}", ""]
         if info["error"]:
@@ -177,14 +188,23 @@ def run(profile="auto", notebooks=None, out="build", timeout=None, folder=NOTEBO
     out_dir = pathlib.Path(out).resolve()  # kernels run in the notebooks' folder: give them absolute paths
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     print(f"tlkeras: running {len(paths)} notebook(s) with the {profile} profile ({why}) -> {out_dir}/")
-    summary = {"_run": {"profile": profile, "why": why, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                        "notebooks": {}, "conflicts": []}}
+    summary = {
+        "_run": {
+            "profile": profile,
+            "why": why,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "notebooks": {},
+            "conflicts": [],
+        }
+    }
     for number, path in enumerate(paths, start=1):
         print(f"[{number}/{len(paths)}] {path.name}")
         info = execute(path, out_dir, profile, timeout)
         summary["_run"]["notebooks"][path.stem] = info
-        print(f"[{number}/{len(paths)}] {path.name}: {info['status']} in {info['seconds']:.0f} s, "
-              f"peak {info['peak_rss_mb']:.0f} MB" + (f" ({info['error']})" if info["error"] else ""))
+        print(
+            f"[{number}/{len(paths)}] {path.name}: {info['status']} in {info['seconds']:.0f} s, "
+            f"peak {info['peak_rss_mb']:.0f} MB" + (f" ({info['error']})" if info["error"] else "")
+        )
         for key, value in info["results"].items():
             if key in summary and summary[key] != value:
                 summary["_run"]["conflicts"].append(f"{key}: {path.stem} overrides an earlier value")
@@ -192,5 +212,8 @@ def run(profile="auto", notebooks=None, out="build", timeout=None, folder=NOTEBO
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     (out_dir / "results.md").write_text(_markdown(summary))
     failed = [stem for stem, info in summary["_run"]["notebooks"].items() if info["status"] != "ok"]
-    print(f"wrote {out_dir}/results.json and results.md; " + (f"FAILED: {', '.join(failed)}" if failed else "all notebooks ran"))
+    print(
+        f"wrote {out_dir}/results.json and results.md; "
+        + (f"FAILED: {', '.join(failed)}" if failed else "all notebooks ran")
+    )
     return 1 if failed else 0

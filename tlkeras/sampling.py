@@ -4,6 +4,7 @@ Every notebook that picks a subset of a data set uses these, so a cap or a split
 whatever the source (mirror, folder, tfds, download). Introduced in notebook 02 (splits, caps) and
 notebook 05 (grouped splits, class weights, balanced sampling).
 """
+
 import collections
 
 import numpy as np
@@ -30,7 +31,9 @@ def split(labels, fractions=(0.8, 0.2), seed=0, groups=None):
     members = collections.defaultdict(list)
     for position, group in enumerate(groups.tolist()):
         members[group].append(position)
-    group_label = {group: collections.Counter(labels[idx].tolist()).most_common(1)[0][0] for group, idx in members.items()}
+    group_label = {
+        group: collections.Counter(labels[idx].tolist()).most_common(1)[0][0] for group, idx in members.items()
+    }
     rng = np.random.default_rng(seed)
     parts = [[] for _ in fractions]
     edges = np.cumsum(fractions)
@@ -122,6 +125,9 @@ def to_proportions(labels, proportions, seed=0, minimum=1):
     total = np.min(counts[usable] / share[usable])
     wanted = np.where(usable, np.maximum(minimum, np.floor(share * total)), 0).astype(int)
     rng = np.random.default_rng(seed)
-    picks = [rng.choice(np.flatnonzero(labels == c), min(wanted[c], counts[c]), replace=False)
-             for c in range(len(share)) if wanted[c] > 0]
+    picks = [
+        rng.choice(np.flatnonzero(labels == c), min(wanted[c], counts[c]), replace=False)
+        for c in range(len(share))
+        if wanted[c] > 0
+    ]
     return np.sort(np.concatenate(picks))

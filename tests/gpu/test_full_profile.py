@@ -7,6 +7,7 @@ Run it on a machine with a GPU and internet (data and weights are downloaded onc
 It writes the executed notebooks and results to build-full/. Without a GPU it skips with a message, so
 CI (CPU only) reports it as skipped. `.github/workflows/gpu-full-profile.yml` is an example runner setup.
 """
+
 import json
 import pathlib
 
@@ -18,8 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "build-full"
 # figure recorded by a notebook -> the least the full profile must reach (the notebooks assert the lessons;
 # these are the absolute levels a learner on a GPU should see).
-FULL_PROFILE_FLOORS = {
-}
+FULL_PROFILE_FLOORS = {}
 
 
 @pytest.fixture(scope="module")
