@@ -14,12 +14,18 @@ def test_miss_then_hit_then_stale(tmp_path):
         calls.append(1)
         return {"features": np.arange(6).reshape(3, 2), "labels": np.array([0, 1, 0])}
 
-    first = cache.cached("part", {"backbone": "b", "size": 96}, compute, folder=tmp_path, verbose=False)
+    first = cache.cached(
+        "part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
+    )
     assert first.status == "computed (no cache yet)" and len(calls) == 1
-    second = cache.cached("part", {"backbone": "b", "size": 96}, compute, folder=tmp_path, verbose=False)
+    second = cache.cached(
+        "part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
+    )
     assert second.status == "hit" and len(calls) == 1
     np.testing.assert_array_equal(second["features"], first["features"])
-    third = cache.cached("part", {"backbone": "b", "size": 128}, compute, folder=tmp_path, verbose=False)
+    third = cache.cached(
+        "part", {"backbone": "b", "size": 128, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
+    )
     assert third.status == "computed (cache stale: size: 96 -> 128)" and len(calls) == 2
 
 

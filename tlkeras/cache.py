@@ -88,8 +88,9 @@ def cached(name, metadata, compute, folder=None, verbose=True):
     from tlkeras import config
 
     folder = pathlib.Path(folder) if folder else config.cache_dir("arrays")
-    wanted = dict(metadata, format=FORMAT)
-    json.dumps(wanted)  # fail now, not after a long computation, if the metadata cannot be stored
+    # As JSON will store it (tuples become lists), so a stored entry compares equal; fails now, before any
+    # long computation, if the metadata cannot be stored at all.
+    wanted = json.loads(json.dumps(dict(metadata, format=FORMAT)))
     meta_path, array_path = folder / f"{name}.json", folder / f"{name}.npz"
     started = time.perf_counter()
     status = "computed (no cache yet)"
