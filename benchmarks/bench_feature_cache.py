@@ -4,19 +4,22 @@ Run from the repository root (uses the offline mirror when $TLKERAS_MIRROR is se
 
     TLKERAS_MIRROR=../shared/data python benchmarks/bench_feature_cache.py --epochs 5
 
-Writes benchmarks/RESULTS.md. Targets (issue 3): over E epochs the cached path is at least 0.9 x E times
+Writes its section of benchmarks/RESULTS.md. Targets (issue 3): over E epochs the cached path is at least 0.9 x E times
 faster than the frozen-base path (extraction included), and the input pipeline delivers at least 3x the
 images per second the backbone consumes.
 """
+
 import argparse
 import datetime
 import os
 import pathlib
 import platform
+import sys
 import tempfile
 import time
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from results_file import RESULTS, write_section  # noqa: E402
 
 
 def images_per_second(dataset, count):
@@ -31,8 +34,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--backbone", default="resnet50")
-    parser.add_argument("--batch-size", type=int, default=256, help="for both paths (a linear head on cached "
-                        "vectors is dominated by per-step overhead at small batches)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="for both paths (a linear head on cached vectors is dominated by per-step overhead at small batches)",
+    )
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
 
@@ -81,8 +88,14 @@ def main():
     frozen_e2e = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
-        found = tlk.backbones.features(backbone, splits.paths("train"), splits.labels("train"), "cats_vs_dogs-train",
-                                       batch_size=args.batch_size, folder=cache)
+        found = tlk.backbones.features(
+            backbone,
+            splits.paths("train"),
+            splits.labels("train"),
+            "cats_vs_dogs-train",
+            batch_size=args.batch_size,
+            folder=cache,
+        )
         head.fit(found["features"], found["labels"], batch_size=args.batch_size, epochs=epochs, verbose=0)
         cached_e2e = time.perf_counter() - start
 
@@ -146,7 +159,8 @@ def main():
         "which is what keeps the pipeline ahead of the backbone.",
         "",
     ]
-    pathlib.Path(args.output).write_text("\n".join(text))
+    text[0] = "## Feature cache and input pipeline"
+    write_section("bench_feature_cache", "\n".join(text), args.output)
     print("\n".join(text))
 
 

@@ -67,11 +67,71 @@ def rates(name, size, batch=32, batches=3):
     return inference, training
 
 
+def runs_table(runs, measured):
+    """Markdown rows: per notebook, measured minutes and peak memory of each given run, and what the images
+    that run sent through its backbone would cost with the full profile's backbones at the measured rates."""
+    if not runs:
+        return []
+    loaded = {profile: json.loads(pathlib.Path(path).read_text()) for profile, path in runs.items()}
+    stems = sorted({stem for summary in loaded.values() for stem in summary["_run"]["notebooks"]})
+    lines = [
+        "",
+        "### Measured runs on this machine (2 CPU cores)",
+        "",
+        "| notebook | " + " | ".join(f"{p}: minutes (peak MB)" for p in loaded) + " |",
+        "|---|" + "---|" * len(loaded),
+    ]
+    for stem in stems:
+        cells = []
+        for summary in loaded.values():
+            info = summary["_run"]["notebooks"].get(stem)
+            cells.append(
+                f"{info['seconds'] / 60:.1f} ({info['peak_rss_mb']:.0f}){'' if info['status'] == 'ok' else ' FAILED'}"
+                if info
+                else "not run"
+            )
+        lines.append(f"| {stem} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Images each run sent through a backbone once (feature extraction), and the minutes that one pass",
+        "takes at the inference rates above with MobileNet 0.25 (what smoke and cpu use) and with the full",
+        "profile's ResNet50 / InceptionV3 on this CPU (why `cpu` names MobileNet 0.25):",
+        "",
+        "| run | notebook | images | MobileNet 0.25 min | ResNet50 min | InceptionV3 min |",
+        "|---|---|---|---|---|---|",
+    ]
+    for profile, summary in loaded.items():
+        for key, prefix in (
+            ("02_feature_extraction", "fe/"),
+            ("03_fine_tuning", "ft/"),
+            ("05_skin_lesion_inceptionv3", "skin/"),
+        ):
+            counts = [
+                v for k, v in summary.items() if k.startswith(prefix) and k.endswith(("n_train", "n_val", "n_test"))
+            ]
+            if not counts:
+                continue
+            n = sum(counts)
+            minutes = [
+                n / measured[b]["inference"] / 60 if b in measured else float("nan")
+                for b in ("mobilenet_0.25", "resnet50", "inceptionv3")
+            ]
+            lines.append(f"| {profile} | {key} | {n} | " + " | ".join(f"{m:.1f}" for m in minutes) + " |")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=5, help="timed batches of 32 per backbone")
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     parser.add_argument("--json", default=None, help="also write the measured rates to this JSON file")
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        default=[],
+        metavar="PROFILE=RESULTS_JSON",
+        help="results.json of `python -m tlkeras run --profile PROFILE` runs to tabulate, e.g. cpu=build-cpu/results.json",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
@@ -101,6 +161,7 @@ def main():
     lines += [
         f"| {name} | {m['size']} px | {m['inference']:.1f} | {m['training']:.1f} |" for name, m in measured.items()
     ]
+    lines += runs_table(dict(item.split("=", 1) for item in args.runs), measured)
     write_section("bench_profiles", "\n".join(lines))
     print("wrote the bench_profiles section of benchmarks/RESULTS.md")
 
