@@ -7,3 +7,25 @@ os.environ.setdefault("TLKERAS_PROFILE", "smoke")
 _mirror = pathlib.Path(__file__).resolve().parent.parent / "shared" / "data"
 if "TLKERAS_MIRROR" not in os.environ and _mirror.is_dir():
     os.environ["TLKERAS_MIRROR"] = str(_mirror)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the notebooks first, longest first (their `minutes` for this profile), then the unit tests.
+
+    With two xdist workers (`bash course.sh test`, which passes --no-loadscope-reorder so this order is kept)
+    the long notebooks start at once and the many short tests fill in at the end, instead of the longest
+    notebook starting last and running alone. Cells keep their order: the sort is stable and per file.
+    """
+    from tlkeras import doctor
+
+    profile = os.environ.get("TLKERAS_PROFILE", "smoke")
+    minutes = {}
+    for item in items:
+        path = pathlib.Path(str(item.path))
+        if path.suffix == ".ipynb" and path not in minutes:
+            try:
+                settings = doctor.notebook_settings(path)[0].get(profile, {})
+                minutes[path] = float(settings.get("minutes") or 0)
+            except (OSError, ValueError, TypeError):
+                minutes[path] = 0.0
+    items.sort(key=lambda item: -minutes.get(pathlib.Path(str(item.path)), -1.0))

@@ -48,11 +48,12 @@ case "$command" in
     "$venv/bin/ruff" format --check .
     export TLKERAS_PROFILE="${TLKERAS_PROFILE:-smoke}"
     # Two pytest-xdist workers, each notebook whole on one of them (--dist loadfile keeps a notebook's cells in
-    # one kernel). One small-model TensorFlow process keeps only about one core busy; on 2 cores two workers
-    # took the suite from 21.4 to 15.7 minutes (benchmarks/RESULTS.md, "test suite").
+    # one kernel), in the order conftest.py gives: longest notebooks first, unit tests last. One small-model
+    # TensorFlow process keeps only about one core busy; on 2 cores two workers took the suite from 21.4 to
+    # 15.7 minutes before other trims (benchmarks/RESULTS.md, "test suite", has the current time).
     # TLKERAS_TEST_WORKERS=0 runs everything in one process; your own -n/--dist arguments come later and win.
     workers="${TLKERAS_TEST_WORKERS:-2}"
     parallel=()
-    if [ "$workers" != 0 ] && [ "$workers" != 1 ]; then parallel=(-n "$workers" --dist loadfile); fi
+    if [ "$workers" != 0 ] && [ "$workers" != 1 ]; then parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder); fi
     exec "$venv/bin/python" -m pytest ${parallel[@]+"${parallel[@]}"} "$@" ;;
 esac
