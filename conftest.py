@@ -20,12 +20,9 @@ def pytest_collection_modifyitems(config, items):
 
     profile = os.environ.get("TLKERAS_PROFILE", "smoke")
     minutes = {}
-    for item in items:
-        path = pathlib.Path(str(item.path))
-        if path.suffix == ".ipynb" and path not in minutes:
-            try:
-                settings = doctor.notebook_settings(path)[0].get(profile, {})
-                minutes[path] = float(settings.get("minutes") or 0)
-            except (OSError, ValueError, TypeError):
-                minutes[path] = 0.0
-    items.sort(key=lambda item: -minutes.get(pathlib.Path(str(item.path)), -1.0))
+    for path in {item.path for item in items if item.path.suffix == ".ipynb"}:
+        try:
+            minutes[path] = float(doctor.notebook_settings(path)[0].get(profile, {}).get("minutes") or 0)
+        except (OSError, ValueError, TypeError):
+            minutes[path] = 0.0
+    items.sort(key=lambda item: -minutes.get(item.path, -1.0))  # unit tests (-1 -> 1) after every notebook

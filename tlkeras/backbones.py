@@ -9,8 +9,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import threading
-import urllib.parse
 from collections.abc import Callable
 
 import numpy as np
@@ -164,28 +162,6 @@ def check_weights(path, name, include_top=False):
         raise data.DataFileError(f"{path} is not a complete HDF5 weight file ({error}): {fix}") from None
 
 
-def _reachable(url, timeout=3.0, _answers={}):  # noqa: B006 (the dict remembers each host's answer)
-    """Whether the host of `url` answers within `timeout` s (DNS included, so an offline box fails fast); asked once."""
-    import socket
-
-    parts = urllib.parse.urlsplit(url)
-    key = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    if key not in _answers:
-        answer = []
-
-        def connect():
-            try:
-                answer.append(socket.create_connection(key, timeout).close())
-            except OSError:  # refused, unreachable, or no DNS: `answer` stays empty
-                pass
-
-        probe = threading.Thread(target=connect, daemon=True)
-        probe.start()
-        probe.join(timeout + 0.5)
-        _answers[key] = bool(answer)
-    return _answers[key]
-
-
 def _size_mb(name, alpha):
     return _info(name).size_mb * (1.0 if alpha is None else (alpha / _info(name).default_alpha) ** 2)
 
@@ -209,7 +185,7 @@ def resolve_weights(name, alpha=None, include_top=False, input_size=None, downlo
     url, target = weights_url(name, names[0], origin), data.keras_home() / "models" / names[0]
     if not download or os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
         problems.append(f"download from {url}: skipped ({'download=False' if not download else OFFLINE_ENV + '=1'})")
-    elif not _reachable(url):
+    elif not data.reachable(url):
         problems.append(f"download from {url}: host not reachable (offline?)")
     else:
         target.unlink(missing_ok=True)  # a cached copy that failed its check above is fetched again

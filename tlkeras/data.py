@@ -14,10 +14,14 @@ notebook 01.
 """
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import os
 import pathlib
+import socket
+import threading
+import urllib.parse
 import zlib
 
 import numpy as np
@@ -187,6 +191,33 @@ def download(origin, file_name, subdir, size_mb=None, extract=False):
     except BaseException:
         target.unlink(missing_ok=True)  # never leave a partial download behind to be trusted next time
         raise
+
+
+def reachable(url, timeout=3.0):
+    """Whether the host of `url` accepts a TCP connection within `timeout` s; nothing is sent.
+
+    DNS is inside the timeout (the probe runs in a thread), so an offline machine answers fast. Asked once
+    per host and port in a process. Used before downloads and by ``python -m tlkeras doctor``; introduced in
+    notebook 02 (the backbone weights).
+    """
+    parts = urllib.parse.urlsplit(url)
+    return _answers(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), timeout)
+
+
+@functools.cache
+def _answers(host, port, timeout):
+    answer = []
+
+    def connect():
+        try:
+            answer.append(socket.create_connection((host, port), timeout).close())
+        except OSError:  # refused, unreachable, or no DNS: `answer` stays empty
+            pass
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout + 0.5)
+    return bool(answer)
 
 
 # ---- Fashion-MNIST -------------------------------------------------------------------------------------

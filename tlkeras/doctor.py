@@ -10,11 +10,10 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 
 from tlkeras import config, data, runner
 
-DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+DOWNLOAD_URL = "https://storage.googleapis.com/"
 STAND_IN = "mobilenet_0.25"  # the only ImageNet weights in the offline mirror
 LOADERS = {  # a call in a notebook's code -> (module, function returning a data.Source)
     "load_fashion_mnist": ("tlkeras.data", "locate_fashion_mnist"),
@@ -23,13 +22,9 @@ LOADERS = {  # a call in a notebook's code -> (module, function returning a data
 }
 
 
-def online(host=DOWNLOAD_HOST, timeout=3.0):
-    """True when the download host answers (a TCP connection, nothing sent)."""
-    try:
-        with socket.create_connection(host, timeout=timeout):
-            return True
-    except OSError:
-        return False
+def online(url=DOWNLOAD_URL):
+    """True when the download host answers (`tlk.data.reachable`: a TCP connection, nothing sent)."""
+    return data.reachable(url)
 
 
 def notebook_settings(path):
