@@ -45,7 +45,6 @@ def test_make_task_keeps_train_and_validation_apart():
     task = experiments.make_task("t", x, y, x[:10], y[:10], per_class=4, val_per_class=3, seed=2, test_size=5)
     assert len(task.x_train) == 12 and len(task.x_val) == 9 and len(task.x_test) == 5
     assert np.bincount(task.y_train).tolist() == [4, 4, 4] and np.bincount(task.y_val).tolist() == [3, 3, 3]
-    assert task.num_classes == 3
     train_rows = {row.tobytes() for row in task.x_train}
     assert not train_rows & {row.tobytes() for row in task.x_val}
     other = experiments.make_task("t", x, y, x[:10], y[:10], per_class=4, val_per_class=3, seed=3)
@@ -80,31 +79,27 @@ def test_linear_probe_separates_separable_features_and_checks_shapes():
         experiments.linear_probe(feats, y[:-1], feats, y)
 
 
-def test_mean_and_spread_groups_rows():
-    rows = [dict(cell="a", test_accuracy=0.5), dict(cell="a", test_accuracy=0.7), dict(cell="b", test_accuracy=0.9)]
-    summary = experiments.mean_and_spread(rows, by=("cell",))
-    assert summary["a",] == pytest.approx((0.6, 0.1, 2))
-    assert summary["b",] == pytest.approx((0.9, 0.0, 1))
+def test_by_seed_groups_rows_in_seed_order_so_groups_pair_by_seed():
+    rows = [
+        dict(cell="a", seed=2, test_accuracy=0.7),
+        dict(cell="b", seed=1, test_accuracy=0.6),
+        dict(cell="a", seed=1, test_accuracy=0.5),
+        dict(cell="b", seed=2, test_accuracy=0.9),
+    ]
+    groups = experiments.by_seed(rows, by=("cell",), value="test_accuracy")
+    np.testing.assert_array_equal(groups["a",], [0.5, 0.7])
+    np.testing.assert_array_equal(groups["b",], [0.6, 0.9])
 
 
 def test_choose_on_validation_ignores_the_test_split():
     rows = [
-        dict(size="s", target="t", strategy="a", val_accuracy=0.9, test_accuracy=0.1),
-        dict(size="s", target="t", strategy="a", val_accuracy=0.7, test_accuracy=0.1),
-        dict(size="s", target="t", strategy="b", val_accuracy=0.75, test_accuracy=0.99),
-        dict(size="l", target="t", strategy="a", val_accuracy=0.2, test_accuracy=0.5),
-        dict(size="l", target="t", strategy="b", val_accuracy=0.6, test_accuracy=0.4),
+        dict(size="s", target="t", strategy="a", seed=0, val_accuracy=0.9, test_accuracy=0.1),
+        dict(size="s", target="t", strategy="a", seed=1, val_accuracy=0.7, test_accuracy=0.1),
+        dict(size="s", target="t", strategy="b", seed=0, val_accuracy=0.75, test_accuracy=0.99),
+        dict(size="l", target="t", strategy="a", seed=0, val_accuracy=0.2, test_accuracy=0.5),
+        dict(size="l", target="t", strategy="b", seed=0, val_accuracy=0.6, test_accuracy=0.4),
     ]
     assert experiments.choose_on_validation(rows) == {("s", "t"): "a", ("l", "t"): "b"}
-
-
-def test_run_grid_prints_progress_and_returns_rows(capsys):
-    rows = experiments.run_grid(
-        [dict(k=1), dict(k=2)], lambda job: dict(val_accuracy=job["k"] / 10), label=lambda j: f"job {j['k']}"
-    )
-    assert [row["val_accuracy"] for row in rows] == [0.1, 0.2] and rows[1]["k"] == 2
-    out = capsys.readouterr().out
-    assert "[  1/2] job 1" in out and "[  2/2] job 2" in out and "val_accuracy 0.200" in out
 
 
 @pytest.fixture()
@@ -146,17 +141,20 @@ def test_cached_model_trains_once_then_reads_the_weights(tiny_task, tmp_path):
 
 
 @pytest.mark.slow
-def test_similarity_probe_scores_source_against_random_features(tiny_task):
+def test_similarity_probe_scores_on_validation_and_source_beats_uninformative_features(tiny_task):
     from tlkeras import models
 
     source = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=0)
-    random_model = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=1)
-    result = experiments.similarity_probe(source, random_model, tiny_task, "dense_1", per_class=4, seeds=(0, 1))
-    assert set(result) == {"source", "random", "score", "spread"}
-    assert 0.0 <= result["random"] <= 1.0 and result["spread"] >= 0.0
-    assert result["score"] == pytest.approx(result["source"] - result["random"])
-    same = experiments.similarity_probe(source, source, tiny_task, "dense_1", per_class=4, seeds=(0, 1))
-    assert same["score"] == 0.0
+    blind = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=1)
+    dense = blind.get_layer("dense_1")
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])  # every feature 0: nothing to read
+    train = (tiny_task.x_train, tiny_task.y_train)
+    result = experiments.similarity_probe(source, blind, "dense_1", train, train, per_class=4, seeds=(0, 1, 2))
+    assert result["random"] < 0.5 < result["source"]  # a constant feature scores chance (1/3)
+    assert result["score"] > 0.3
+    shuffled = (tiny_task.x_train, np.random.default_rng(0).permutation(tiny_task.y_train))
+    scored = experiments.similarity_probe(source, blind, "dense_1", train, shuffled, per_class=4, seeds=(0, 1, 2))
+    assert scored["source"] < result["source"] - 0.2  # the score comes from the validation labels given
 
 
 def test_every_profile_of_notebook_04_fits_fashion_mnist_and_reports_winners_over_three_seeds():
@@ -173,4 +171,5 @@ def test_every_profile_of_notebook_04_fits_fashion_mnist_and_reports_winners_ove
         experiments.check_sizes(train, sizes, profile["val_per_class"], test, profile["test_size"])
         assert profile["source_val"] < 5 * 6000
         assert [strategy.case(count, "similar")[0] for count in sizes.values()] == list(sizes)
-        assert len(set(profile["seeds"])) >= 3
+        assert len(set(profile["seeds"])) >= 3 and len(set(profile["probe_seeds"])) >= 3
+        assert profile["probe_val_per_class"] + profile["small_per_class"] <= 6000

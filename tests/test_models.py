@@ -37,6 +37,11 @@ def test_small_cnn_shapes_and_names():
     names = [layer.name for layer in model.layers]
     assert {"conv_1", "conv_2", "dense_1", "output"} <= set(names)
     assert model(np.zeros((3, 28, 28, 1), "float32")).shape == (3, 10)
+    same, other = models.small_cnn(filters=(4, 8), dense=16), models.small_cnn(filters=(4, 8), dense=16, seed=1)
+    kernel = model.get_layer("conv_2").kernel.numpy()
+    assert np.array_equal(kernel, same.get_layer("conv_2").kernel.numpy())  # seeded
+    assert not np.allclose(kernel, other.get_layer("conv_2").kernel.numpy())
+    assert kernel.std() == pytest.approx(np.sqrt(2 / (3 * 3 * 4)), rel=0.25)  # He normal: Var = 2 / fan_in
 
 
 def test_deep_plain_net_depth():
@@ -49,7 +54,6 @@ def test_deep_plain_net_depth():
     [
         lambda: models.mlp(hidden=()),
         lambda: models.mlp(hidden=(0,)),
-        lambda: models.small_cnn(input_shape=(28, 28)),
         lambda: models.deep_plain_net(depth=0, width=4, activation="relu", kernel_initializer="he_normal"),
         lambda: models.mlp(kernel_initializer="nonsense"),
     ],

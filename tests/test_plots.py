@@ -17,9 +17,10 @@ def test_plot_histories_rejects_missing_metric():
         plots.plot_histories({"a": {"loss": [1.0]}}, metric="accuracy")
 
 
-def test_layer_histograms_one_panel_per_layer():
+def test_layer_histograms_title_each_layer_with_its_std():
     axes = plots.plot_layer_histograms({"l1": np.ones(10), "l2": np.zeros(10), "l3": np.arange(10)})
-    assert len(axes) == 3
+    assert [ax.get_title() for ax in axes] == ["l1\nstd=0", "l2\nstd=0", "l3\nstd=2.9"]
+    assert sum(patch.get_height() for patch in axes[2].patches) == 10  # every value counted once
 
 
 def test_table_text_and_html():

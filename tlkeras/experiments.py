@@ -1,12 +1,11 @@
-"""Notebook 04's experiment: Fashion-MNIST source and targets, the cached source model, the probe, the grid.
+"""Notebook 04's plumbing: Fashion-MNIST source and targets, the cached source model, the probe, seed bookkeeping.
 
-The Keras lesson (``model.compile``, ``model.fit``, ``layer.trainable``) stays in the notebook; this module
-holds the data plumbing and the bookkeeping of many training runs. Introduced in notebook 04.
+The Keras lesson (building each strategy's model, ``trainable``, ``compile``, ``fit``) stays in the notebook;
+this module holds the data plumbing and the bookkeeping of many training runs. Introduced in notebook 04.
 """
 
 import dataclasses
 import json
-import time
 
 import numpy as np
 
@@ -27,11 +26,6 @@ class Task:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-
-    @property
-    def num_classes(self):
-        """Number of classes (labels are 0..num_classes-1)."""
-        return int(self.y_train.max()) + 1
 
 
 def select_classes(x, y, classes):
@@ -108,81 +102,65 @@ def cached_model(name, build, train, metadata, folder=None):
     return model, entry
 
 
-def linear_probe(train_features, y_train, test_features, y_test, l2=1.0):
-    """Test accuracy of a ridge classifier (scikit-learn) on standardized features."""
+def linear_probe(train_features, y_train, eval_features, y_eval):
+    """Accuracy on (`eval_features`, `y_eval`) of a ridge classifier (scikit-learn) fit on standardized features."""
     from sklearn.linear_model import RidgeClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if len(train_features) != len(y_train) or len(test_features) != len(y_test):
+    if len(train_features) != len(y_train) or len(eval_features) != len(y_eval):
         raise ValueError("features and labels must have the same number of rows")
-    probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=l2))
-    return float(probe.fit(train_features, y_train).score(test_features, y_test))
+    probe = make_pipeline(StandardScaler(), RidgeClassifier())
+    return float(probe.fit(train_features, y_train).score(eval_features, y_eval))
 
 
-def similarity_probe(source, random_model, task, layer_name, per_class, seeds=(0, 1, 2), l2=1.0):
-    """Linear-probe accuracy on `task` with frozen source features vs features of a random-weight copy.
+def similarity_probe(source, random_model, layer_name, train, validation, per_class, seeds=(0, 1, 2)):
+    """Linear-probe accuracy with frozen `source` features against features of a random-weight copy.
 
-    The probe is fit on `per_class` training images per class (one draw per seed) and tested on the
-    task's test set. Returns a dict: source, random (mean accuracies), score = source - random, and
-    spread (the larger of the two standard deviations over draws).
+    For each seed the probe is fit on `per_class` images per class drawn from `train` (x, y) and scored
+    on `validation` (x, y); the test split plays no part. Source and random features see the same draw,
+    so the score is paired by draw. Returns a dict: source, random (mean accuracies), score (mean of
+    source - random) and spread (the score's standard deviation over draws, ddof=1).
     """
-    draws = [sampling.per_class(task.y_train, per_class, seed=seed) for seed in seeds]
-    images = np.concatenate([task.x_train[np.concatenate(draws)], task.x_test])
-    result, spreads = {}, []
+    (x_pool, y_pool), (x_val, y_val) = train, validation
+    draws = [sampling.per_class(y_pool, per_class, seed=seed) for seed in seeds]
+    images = np.concatenate([x_pool[np.concatenate(draws)], x_val])
+    accuracies = {}
     for name, model in (("source", source), ("random", random_model)):
-        extractor = models.submodel(model, layer_name)
-        feats = extractor.predict(images, batch_size=1000, verbose=0).reshape(len(images), -1)
-        test_feats, offset, accuracies = feats[-len(task.x_test) :], 0, []
-        for chosen in draws:  # one pass per model: the train draws, then the test set
-            train_feats = feats[offset : offset + len(chosen)]
-            offset += len(chosen)
-            accuracies.append(linear_probe(train_feats, task.y_train[chosen], test_feats, task.y_test, l2))
-        result[name] = float(np.mean(accuracies))
-        spreads.append(float(np.std(accuracies)))
-    result["score"] = result["source"] - result["random"]
-    result["spread"] = max(spreads)
-    return result
-
-
-def run_grid(jobs, run_one, label=str):
-    """Call `run_one(job)` for every job dict, printing one progress line per run.
-
-    `run_one` returns a dict of measurements (e.g. ``val_accuracy``, ``test_accuracy``). Returns a list of
-    rows: each job dict with those measurements and ``seconds`` added.
-    """
-    jobs = list(jobs)
-    rows, start = [], time.time()
-    for index, job in enumerate(jobs, start=1):
-        began = time.time()
-        measured = dict(run_one(job))
-        rows.append(dict(job, **measured, seconds=time.time() - began))
-        shown = "  ".join(f"{key} {value:.3f}" for key, value in measured.items())
-        print(
-            f"[{index:3d}/{len(jobs)}] {label(job):<40s} {shown}  ({time.time() - began:4.1f} s, "
-            f"{time.time() - start:4.0f} s so far)",
-            flush=True,
+        features = models.submodel(model, layer_name).predict(images, batch_size=1000, verbose=0)
+        features = features.reshape(len(images), -1)
+        per_draw = np.split(features[: -len(x_val)], np.cumsum([len(draw) for draw in draws])[:-1])
+        accuracies[name] = np.array(
+            [linear_probe(train, y_pool[draw], features[-len(x_val) :], y_val) for train, draw in zip(per_draw, draws)]
         )
-    return rows
+    gain = accuracies["source"] - accuracies["random"]
+    return dict(
+        source=float(accuracies["source"].mean()),
+        random=float(accuracies["random"].mean()),
+        score=float(gain.mean()),
+        spread=float(gain.std(ddof=1)) if len(gain) > 1 else float("nan"),
+    )
 
 
-def mean_and_spread(rows, by, value="test_accuracy"):
-    """Group `rows` by the tuple of keys `by`; return {group: (mean, std over rows, count)} of `value`."""
+def by_seed(rows, by, value):
+    """Group `rows` (dicts with a "seed") by the tuple of keys `by`: {group: array of `value`, in seed order}.
+
+    Rows of one seed share that seed's images, so arrays of two groups can be compared seed by seed.
+    """
     groups = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda row: row["seed"]):
         groups.setdefault(tuple(row[key] for key in by), []).append(row[value])
-    return {group: (float(np.mean(v)), float(np.std(v)), len(v)) for group, v in groups.items()}
+    return {group: np.array(values) for group, values in groups.items()}
 
 
-def choose_on_validation(rows, cell_keys=("size", "target"), option="strategy", value="val_accuracy"):
-    """For every cell, the option with the highest mean `value` over seeds (validation, never test).
+def choose_on_validation(rows, cell_keys=("size", "target"), option="strategy"):
+    """For every cell, the option with the highest mean ``val_accuracy`` over seeds (never the test split).
 
     Returns {cell: option}. Ties go to the option listed first in `rows`.
     """
-    summary = mean_and_spread(rows, by=(*cell_keys, option), value=value)
     best = {}
-    for (*cell, name), (mean, _, _) in summary.items():
+    for (*cell, name), values in by_seed(rows, (*cell_keys, option), "val_accuracy").items():
         cell = tuple(cell)
-        if cell not in best or mean > best[cell][1]:
-            best[cell] = (name, mean)
+        if cell not in best or values.mean() > best[cell][1]:
+            best[cell] = (name, values.mean())
     return {cell: name for cell, (name, _) in best.items()}

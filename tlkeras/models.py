@@ -49,78 +49,49 @@ def mlp(
     return keras.Model(inputs, outputs, name=name or "mlp")
 
 
-def small_cnn(
-    filters=(32, 64),
-    dense=128,
-    activation="relu",
-    kernel_initializer="he_normal",
-    bias_initializer="zeros",
-    input_shape=(28, 28, 1),
-    num_classes=10,
-    seed=0,
-    name=None,
-):
-    """A small CNN: ``conv_i`` (3x3) + max-pool blocks, global average pooling, ``dense_1``, ``output``.
+def small_cnn(filters=(32, 64), dense=128, num_classes=10, seed=0, name=None):
+    """A small CNN for 28 x 28 gray images: ``conv_i`` (3x3, ReLU, He normal) + max-pool blocks, global
+    average pooling, ``dense_1``, ``output``.
 
     Introduced in notebook 04; used in 06.
     """
-    if len(input_shape) != 3:
-        raise ValueError(f"small_cnn expects input_shape (height, width, channels), got {input_shape!r}")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
     x = inputs
     for index, count in enumerate(filters, start=1):
         x = keras.layers.Conv2D(
             int(count),
             3,
             padding="same",
-            activation=activation,
+            activation="relu",
             name=f"conv_{index}",
-            kernel_initializer=_initializer(kernel_initializer, seed + index),
-            bias_initializer=_initializer(bias_initializer, seed + 1000 + index),
+            kernel_initializer=keras.initializers.HeNormal(seed=seed + index),
         )(x)
         x = keras.layers.MaxPooling2D(name=f"pool_{index}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(
-        int(dense),
-        activation=activation,
-        name="dense_1",
-        kernel_initializer=_initializer(kernel_initializer, seed + 100),
-        bias_initializer=_initializer(bias_initializer, seed + 1100),
+        int(dense), activation="relu", name="dense_1", kernel_initializer=keras.initializers.HeNormal(seed=seed + 100)
     )(x)
     outputs = keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        name="output",
-        kernel_initializer=_initializer(kernel_initializer, seed),
+        num_classes, activation="softmax", name="output", kernel_initializer=keras.initializers.HeNormal(seed=seed)
     )(x)
     return keras.Model(inputs, outputs, name=name or "small_cnn")
 
 
-def deep_plain_net(
-    depth, width, activation, kernel_initializer, bias_initializer="zeros", input_shape=(28, 28), num_classes=10, seed=0
-):
+def deep_plain_net(depth, width, activation, kernel_initializer, seed=0):
     """A plain (no normalization, no skip connections) MLP with `depth` hidden layers of `width` units.
 
     Introduced in notebook 01 (the 30-layer ReLU net of He et al. 2015).
     """
     if int(depth) < 1 or int(width) < 1:
         raise ValueError(f"depth and width must be positive, got depth={depth!r}, width={width!r}")
-    return mlp(
-        hidden=[int(width)] * int(depth),
-        activation=activation,
-        kernel_initializer=kernel_initializer,
-        bias_initializer=bias_initializer,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        seed=seed,
-        name=f"plain_{activation}_{depth}x{width}",
-    )
+    hidden = [int(width)] * int(depth)
+    return mlp(hidden, activation, kernel_initializer, seed=seed, name=f"plain_{activation}_{depth}x{width}")
 
 
 def submodel(model, layer_names):
     """A model from `model`'s inputs to the output of layer `layer_names` (a name, or a list of names).
 
-    Shares weights with `model`. Introduced in notebook 04 (features at a depth) and used in 05 and 06.
+    Shares weights with `model`. Used in notebooks 02, 03, 06 and by `tlk.experiments.similarity_probe`.
     """
     names = [layer.name for layer in model.layers]
     wanted = [layer_names] if isinstance(layer_names, str) else list(layer_names)

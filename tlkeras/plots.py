@@ -45,16 +45,15 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
     return ax
 
 
-def plot_layer_histograms(arrays, title="", bins=60, value_range=None, axes=None):
+def plot_layer_histograms(arrays, title=""):
     """One histogram per layer ({layer: array}), left to right from input to output (notebook 01)."""
     if not arrays:
         raise ValueError("plot_layer_histograms needs at least one layer")
-    if axes is None:
-        _, axes = plt.subplots(1, len(arrays), figsize=(2.2 * len(arrays), 2.2), sharey=True)
+    _, axes = plt.subplots(1, len(arrays), figsize=(2.2 * len(arrays), 2.2), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, (name, values) in zip(axes, arrays.items()):
         flat = np.asarray(values).ravel()
-        ax.hist(flat, bins=bins, range=value_range, color="C0")
+        ax.hist(flat, bins=60, color="C0")
         ax.set_title(f"{name}\nstd={flat.std():.2g}", fontsize="small")
         ax.tick_params(labelsize="x-small")
     axes[0].figure.suptitle(title)
@@ -65,9 +64,9 @@ def plot_layer_histograms(arrays, title="", bins=60, value_range=None, axes=None
 class Table:
     """Rows of dicts shown as an HTML table in Jupyter and as aligned text elsewhere."""
 
-    def __init__(self, rows, columns=None, floatfmt=".3f"):
+    def __init__(self, rows, floatfmt=".3f"):
         self.rows = list(rows)
-        self.columns = list(columns or (self.rows[0].keys() if self.rows else []))
+        self.columns = list(self.rows[0].keys() if self.rows else [])
         self.floatfmt = floatfmt
 
     def _cell(self, value):
@@ -91,9 +90,9 @@ class Table:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def table(rows, columns=None, floatfmt=".3f"):
+def table(rows, floatfmt=".3f"):
     """A `Table` of `rows` (a list of dicts), for a results table (introduced in notebook 01, used in all)."""
-    return Table(rows, columns, floatfmt)
+    return Table(rows, floatfmt)
 
 
 def confusion(matrix, class_names, ax=None, title="Confusion matrix"):
@@ -101,8 +100,6 @@ def confusion(matrix, class_names, ax=None, title="Confusion matrix"):
 
     Introduced in notebook 05.
     """
-    import matplotlib.pyplot as plt
-
     matrix = np.asarray(matrix)
     ax = ax or plt.subplots(figsize=(5, 4.5))[1]
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -127,8 +124,6 @@ def roc(curves, ax=None, title="ROC"):
 
     Introduced in notebook 05.
     """
-    import matplotlib.pyplot as plt
-
     ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
     for label, (fpr, tpr, auc) in curves.items():
         ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
