@@ -1,22 +1,19 @@
 """The real ISIC 2018 download path of tlkeras.ham10000, served from a local HTTP server on 127.0.0.1.
 
 A small release in the ISIC layout is built from mirror images (or drawn ones when there is no mirror) and
-served by a thread; `ham10000.load(origin_url=...)` downloads it through `tlk.data.download` /
+served by a thread; `ham10000.load(origin_url=...)` downloads it through `tlk.data.fetch` /
 `keras.utils.get_file`, checks the zips and counts, and extracts. Broken releases must raise an error that
 names the file and leave nothing half-extracted in the cache.
 """
 
-import functools
-import http.server
 import os
 import pathlib
-import threading
 import zipfile
 
 import pytest
 from PIL import Image
 
-from tlkeras import config, data, ham10000
+from tlkeras import config, ham10000
 
 MIRROR = os.environ.get(config.MIRROR_ENV, "")
 PER_CLASS = 2
@@ -57,15 +54,11 @@ def build_release(folder, images, drop=None):
     (folder / ham10000.ISIC_GROUPS).write_text(groups)
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no request lines in the test output
-        pass
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A local HTTP server (127.0.0.1, a free port) serving good/, truncated/, missing/ and corrupt/ releases."""
-    root = tmp_path_factory.mktemp("isic-server")
+@pytest.fixture
+def server(isolated, serve, monkeypatch):
+    """The local server with good/, truncated/, missing/ and corrupt/ releases, and the count to expect."""
+    root = isolated / "served"
+    root.mkdir()
     images = source_images(root)
     build_release(root / "good", images)
     build_release(root / "truncated", images)
@@ -77,24 +70,14 @@ def server(tmp_path_factory):
     raw = bytearray(zipped.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside a stored JPEG: only the CRC can notice
     zipped.write_bytes(bytes(raw))
-    handler = functools.partial(Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", images
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    monkeypatch.setattr(ham10000, "EXPECTED_IMAGES", len(images))
+    return serve(root)[0].rstrip("/"), images
 
 
 @pytest.fixture
-def cache(monkeypatch, tmp_path, server):
-    """No mirror, an empty Keras cache, and the expected count of the small served release."""
-    monkeypatch.delenv(config.MIRROR_ENV, raising=False)
-    monkeypatch.delenv(ham10000.ORIGIN_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(ham10000, "EXPECTED_IMAGES", len(server[1]))
-    return tmp_path / "keras" / "datasets" / ham10000.NAME
+def cache(isolated):
+    """The HAM10000 folder of the (empty) Keras cache."""
+    return isolated / "home" / ".keras" / "datasets" / ham10000.NAME
 
 
 def leftovers(cache):
@@ -115,7 +98,7 @@ def test_good_download_loads_and_is_found_again_without_downloading(server, cach
     monkeypatch.setenv(ham10000.ORIGIN_ENV, f"{base}/nothing-here/")  # a second load must not download
     again = ham10000.load(verbose=False)
     assert again.source.startswith("Keras cache") and again.image_ids == found.image_ids
-    assert ham10000.locate().kind == "local"
+    assert ham10000.load(plan_only=True).where == f"Keras cache: {cache}"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +111,7 @@ def test_good_download_loads_and_is_found_again_without_downloading(server, cach
 )
 def test_broken_download_names_the_file_and_leaves_nothing(server, cache, release, message):
     base, images = server
-    with pytest.raises(data.DataFileError, match=message) as error:
+    with pytest.raises(FileNotFoundError, match=message) as error:
         ham10000.load(origin_url=f"{base}/{release}/", verbose=False)
     if release == "missing":
         assert images[3][0] in str(error.value)  # the missing image is named

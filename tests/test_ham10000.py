@@ -1,7 +1,6 @@
 """tlkeras.ham10000: every layout (ISIC 2018, official, mirror, class folders) and bad input, on temp folders."""
 
 import hashlib
-import os
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from PIL import Image
 
 from tlkeras import config, data, ham10000, sampling
 
-MIRROR = os.environ.get(config.MIRROR_ENV, "")
+pytestmark = pytest.mark.usefixtures("isolated")  # no mirror and an empty Keras cache unless a test sets one
 HEADER = "lesion_id,image_id,dx,dx_type,age,sex,localization\n"
 
 
@@ -21,13 +20,6 @@ def jpeg(path, value=(200, 120, 90)):
 def metadata(path, rows, header=HEADER):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + "".join(f"{lesion},{image},{dx},histo,50.0,male,back\n" for lesion, image, dx in rows))
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No mirror and an empty Keras cache, so only the folder a test passes is found."""
-    monkeypatch.delenv(config.MIRROR_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
 
 
 @pytest.fixture
@@ -155,7 +147,7 @@ def test_mirror_layout_takes_release_from_full_metadata_and_checks_sha256sums(tm
     found = ham10000.load(verbose=False)
     assert found.source.startswith(f"${config.MIRROR_ENV}") and len(found) == 2
     assert found.counts(found.release["labels"]) == dict(akiec=0, bcc=0, bkl=0, df=1, mel=1, nv=2, vasc=0)
-    assert ham10000.locate().kind == "local" and "2 images" in ham10000.locate().where
+    assert ham10000.load(plan_only=True).where == f"${config.MIRROR_ENV}: {skin}"
     (skin / "SHA256SUMS").write_text(f"{'0' * 64}  ./ham10000_224/labels.csv\n")  # labels.csv now fails its check
     with pytest.raises(FileNotFoundError, match="SHA256SUMS"):
         ham10000.load(download=False, verbose=False)
@@ -174,15 +166,15 @@ def test_nothing_found_names_every_place_and_the_fixes(tmp_path):
         ham10000.load(download=False, verbose=False)
     text = str(error.value)
     assert "Keras cache" in text and "download: skipped" in text and "1. go online" in text
-    assert ham10000.locate().kind == "download" and ham10000.locate().size_mb > 2000
+    plan = ham10000.load(plan_only=True)
+    assert plan.kind == "download" and plan.urls == (ham10000.ISIC_ORIGIN,) and plan.size_mb > 2000
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ham10000.load(tmp_path / "nowhere", verbose=False)
 
 
-@pytest.mark.skipif(not MIRROR, reason="needs the offline mirror ($TLKERAS_MIRROR)")
-def test_real_mirror(monkeypatch):
-    monkeypatch.setenv(config.MIRROR_ENV, MIRROR)
-    found = ham10000.load(check=False, verbose=False)
+def test_real_mirror(mirror, monkeypatch):
+    monkeypatch.setenv(config.MIRROR_ENV, str(mirror))
+    found = ham10000.load(verbose=False)
     assert len(found) == 1123 and found.has_lesion_ids
     assert len(found.release["labels"]) == ham10000.EXPECTED_IMAGES
     assert found.counts(found.release["labels"])["nv"] == 6705

@@ -1,6 +1,5 @@
 """Tests for tlkeras.images: the checked-file scan, the streaming pipeline, layouts, caps and the search order."""
 
-import os
 import pathlib
 import shutil
 
@@ -9,17 +8,6 @@ import pytest
 from PIL import Image
 
 from tlkeras import data, images
-
-MIRROR = pathlib.Path(os.environ.get("TLKERAS_MIRROR") or pathlib.Path(__file__).resolve().parents[2] / "shared/data")
-needs_mirror = pytest.mark.skipif(not (MIRROR / "cats_vs_dogs").is_dir(), reason="offline mirror not present")
-
-
-@pytest.fixture(autouse=True)
-def nowhere(monkeypatch, tmp_path):
-    """No mirror, an empty Keras cache and a private array cache unless a test sets them."""
-    monkeypatch.delenv("TLKERAS_MIRROR", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.setenv("TLKERAS_CACHE", str(tmp_path / "cache"))
 
 
 def _photo(path, size=(40, 32), mode="RGB", fmt="JPEG", seed=0):
@@ -200,21 +188,21 @@ def test_a_file_that_fails_its_sha256sums_entry_is_skipped(tmp_path):
     assert [(path.name, "SHA256SUMS" in reason) for path, reason in splits.skipped] == [("dog.1.jpg", True)]
 
 
-def test_search_order_path_then_mirror_then_keras_cache_then_a_clear_error(tmp_path, monkeypatch):
-    mine = _flat(tmp_path / "mine", n=5)
-    cached = _flat(tmp_path / "keras_home" / "datasets" / "cats_vs_dogs", n=3)
+def test_search_order_path_then_mirror_then_keras_cache_then_a_clear_error(isolated, monkeypatch):
+    mine = _flat(isolated / "mine", n=5)
+    cached = _flat(isolated / "home" / ".keras" / "datasets" / "cats_vs_dogs", n=3)
     load = dict(download=False)
     assert images.load_cats_vs_dogs(path=mine, **load).source == f"folder:{mine}"
     assert images.load_cats_vs_dogs(**load).source == f"folder:{cached}"
-    assert images.locate_cats_vs_dogs().where == f"Keras cache: {cached}"
-    broken = tmp_path / "mirror" / "cats_vs_dogs"
+    assert images.load_cats_vs_dogs(plan_only=True).where == f"Keras cache: {cached}"
+    broken = isolated / "mirror" / "cats_vs_dogs"
     (broken / "cat").mkdir(parents=True)  # a mirror with an empty class folder: noted, the next place is used
-    monkeypatch.setenv("TLKERAS_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TLKERAS_MIRROR", str(isolated / "mirror"))
     assert images.load_cats_vs_dogs(**load).source == f"folder:{cached}"
     with pytest.raises(ValueError, match="Expected one folder per class"):
         images.load_cats_vs_dogs(path=broken, **load)  # an explicit path is never skipped silently
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        images.load_cats_vs_dogs(path=tmp_path / "typo", **load)
+        images.load_cats_vs_dogs(path=isolated / "typo", **load)
     for path in cached.rglob("*.jpg"):
         path.unlink()
     with pytest.raises(FileNotFoundError) as error:
@@ -224,13 +212,25 @@ def test_search_order_path_then_mirror_then_keras_cache_then_a_clear_error(tmp_p
     assert "1. go online" in message and "3. export TLKERAS_MIRROR" in message
     shutil.rmtree(cached)
     monkeypatch.delenv("TLKERAS_MIRROR")
-    source = images.locate_cats_vs_dogs(data_dir=tmp_path / "tfds")
-    assert (source.kind, source.size_mb) == ("download", images.TFDS_SIZE_MB)
+    plan = images.load_cats_vs_dogs(plan_only=True)
+    assert plan.kind == "download" and plan.urls[0] == images.TFDS_URL and plan.size_mb == images.TFDS_SIZE_MB
 
 
-@needs_mirror
-def test_the_mirror_loads_with_a_seeded_stratified_split_and_a_cap(monkeypatch):
-    monkeypatch.setenv("TLKERAS_MIRROR", str(MIRROR))
+def test_the_plan_skips_a_folder_whose_images_are_all_broken(isolated, monkeypatch):
+    """The case the old `locate_cats_vs_dogs` got wrong: it saw class folders in the mirror and said "mirror",
+    while the loader found no usable image there and read the Keras cache. The plan runs the loader's check."""
+    mirror = _flat(isolated / "mirror" / "cats_vs_dogs", n=2)
+    for path in mirror.rglob("*.jpg"):
+        path.write_bytes(b"")
+    cached = _flat(isolated / "home" / ".keras" / "datasets" / "cats_vs_dogs", n=3)
+    monkeypatch.setenv("TLKERAS_MIRROR", str(isolated / "mirror"))
+    assert images._detect_layout(mirror)[0] == "flat"  # the old locator's whole check: it passes
+    plan = images.load_cats_vs_dogs(plan_only=True)
+    assert plan.place.path == cached and "0 class(es) with usable images" in plan.problems[0]
+    assert images.load_cats_vs_dogs(download=False).source == f"folder:{cached}"
+
+
+def test_the_mirror_loads_with_a_seeded_stratified_split_and_a_cap(mirror):
     splits = images.load_cats_vs_dogs(seed=0, download=False)
     assert splits.class_names == ["cat", "dog"] and not splits.skipped
     n = {name: np.bincount(splits.labels(name)).tolist() for name in splits.parts}

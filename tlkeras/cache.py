@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from tlkeras import config
+
 FORMAT = 2
 
 
@@ -57,7 +59,8 @@ def weights_hash(model):
     return fingerprint(*[value for weight in model.weights for value in (weight.path, weight.numpy())])
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
+    """Call ``write(temporary)`` on a file beside `path`, then rename it to `path`: complete or absent, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -85,8 +88,6 @@ def cached(name, metadata, compute, folder=None, verbose=True):
     Returns:
         `Entry`; its `status` is "hit" or says why the arrays were computed.
     """
-    from tlkeras import config
-
     folder = pathlib.Path(folder) if folder else config.cache_dir("arrays")
     # As JSON will store it (tuples become lists), so a stored entry compares equal; fails now, before any
     # long computation, if the metadata cannot be stored at all.
@@ -114,8 +115,8 @@ def cached(name, metadata, compute, folder=None, verbose=True):
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)
 
-    _atomic_write(array_path, save_arrays)
-    _atomic_write(meta_path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(wanted, indent=2)))
+    atomic_write(array_path, save_arrays)
+    atomic_write(meta_path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(wanted, indent=2)))
     seconds = time.perf_counter() - started
     if verbose:
         print(f"{status}: {array_path.name} in {seconds:.1f} s")

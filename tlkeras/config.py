@@ -6,46 +6,34 @@ Introduced in notebook 01 and used by every notebook: the Setup cell calls `setu
 
 import os
 import pathlib
-import random
 import types
 
 PROFILES = ("smoke", "cpu", "full")
-PROFILE_HELP = {
+PROFILE_HELP = {  # the one wording of the profiles: printed by `choose`, and the command line's --profile help
     "smoke": "CI: the offline mirror, small samples, stand-in backbones allowed, minutes on 2 CPU cores",
     "cpu": "a laptop without a GPU: real data and ImageNet weights (downloaded), capped sizes, <= 15 min per notebook",
     "full": "one GPU (Colab T4 class): full data, the requested backbones, <= 15 min per notebook",
 }
+STAND_IN = "mobilenet_0.25"  # the smoke profile's stand-in backbone: the only ImageNet weights in the offline mirror
 PROFILE_ENV = "TLKERAS_PROFILE"
 MIRROR_ENV = "TLKERAS_MIRROR"
 CACHE_ENV = "TLKERAS_CACHE"
+OFFLINE_ENV = "TLKERAS_OFFLINE"  # set to 1: no loader downloads anything
 
 
 def gpu_names():
-    """Names of the GPUs the Keras backend can see (TensorFlow, JAX or PyTorch); empty when there are none."""
-    import keras
+    """Names of the GPUs TensorFlow can see; empty when there are none (or the accelerator stack is broken)."""
+    import tensorflow as tf
 
-    backend = keras.backend.backend()
     try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            devices = tf.config.list_physical_devices("GPU")
-            return [tf.config.experimental.get_device_details(d).get("device_name", d.name) for d in devices]
-        if backend == "jax":
-            import jax
-
-            return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
-        if backend == "torch":
-            import torch
-
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        devices = tf.config.list_physical_devices("GPU")
+        return [tf.config.experimental.get_device_details(d).get("device_name", d.name) for d in devices]
     except Exception:  # a broken accelerator stack means: no usable GPU
         return []
-    return []
 
 
 def gpu_available():
-    """True when the Keras backend can see a GPU."""
+    """True when TensorFlow can see a GPU."""
     return bool(gpu_names())
 
 
@@ -122,21 +110,17 @@ def cache_dir(*parts):
 
 
 def setup(seed=0, deterministic=True, verbose=True):
-    """Seed Python, NumPy and Keras once, and print a one-line banner (versions, GPU, mirror).
+    """Seed Python, NumPy and Keras (``keras.utils.set_random_seed`` seeds all three) and print a one-line banner.
 
     Call it once, in a notebook's Setup cell. With ``deterministic=True`` TensorFlow uses deterministic
     kernels, so the same seed gives the same numbers on the same machine.
     Returns a dict describing the run.
     """
     import keras
-    import numpy as np
+    import tensorflow as tf
 
-    random.seed(seed)
-    np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
+    if deterministic:
         tf.config.experimental.enable_op_determinism()
     gpus = gpu_names()
     info = {
@@ -152,3 +136,32 @@ def setup(seed=0, deterministic=True, verbose=True):
             f"GPU: {info['gpu'] or 'none (CPU only)'}; mirror: {info['mirror'] or 'none (data and weights are downloaded)'}"
         )
     return info
+
+
+DRIVE_FOLDER = "/content/drive/MyDrive/tlkeras"
+
+
+def use_drive(keep=True, folder=DRIVE_FOLDER, mount=None):
+    """On Colab with `keep`, mount Google Drive and keep downloads and caches in `folder`, so a new session reuses them.
+
+    Sets ``$KERAS_HOME`` (data sets and ImageNet weights), ``$TFDS_DATA_DIR`` (cats vs dogs from tfds) and
+    ``$TLKERAS_CACHE`` (features, resized images) below `folder`; call it before loading anything (the notebooks'
+    settings cell does, with their ``KEEP_ON_DRIVE`` parameter). Outside Colab, or with ``keep=False``, it changes
+    nothing. Returns the folder in use, or None.
+    """
+    if not keep:
+        return None
+    if mount is None:
+        try:
+            from google.colab import drive
+        except ImportError:
+            print("KEEP_ON_DRIVE only applies on Colab; here the usual caches are used")
+            return None
+        mount = drive.mount
+    mount("/content/drive")  # asks for permission once per session; `folder` must lie below it
+    root = pathlib.Path(folder)
+    for variable, sub in (("KERAS_HOME", "keras"), ("TFDS_DATA_DIR", "tensorflow_datasets"), (CACHE_ENV, "cache")):
+        os.environ[variable] = str(root / sub)
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    print(f"downloads and caches are kept on Google Drive in {root} (they count against your Drive quota)")
+    return root

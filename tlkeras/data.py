@@ -1,16 +1,20 @@
-"""Where data come from: one search order for every data set, verified files, downloads, Fashion-MNIST.
+"""Where data come from: one search order, one plan per loader, verified files, downloads, Fashion-MNIST.
 
 Every loader in the course (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`,
-ImageNet weights in `tlk.backbones`) walks the same places in the same order with `find`:
+ImageNet weights in `tlk.backbones`) walks the same places in the same order:
 
 1. an explicit ``path`` argument: a problem there is an error at once (you asked for that folder);
 2. the offline mirror ``$TLKERAS_MIRROR/<name>``;
 3. the Keras cache ``~/.keras/<datasets|models>/<name>`` (where downloads land);
 4. the Debian package folder ``/usr/share/datasets/<name>`` (Fashion-MNIST only);
+5. a download, unless ``$TLKERAS_OFFLINE`` is set.
 
-A place that is missing or broken is noted and the next one tried; when none works, the loader downloads
-(if allowed) or raises one `FileNotFoundError` naming every place searched and the fixes. Introduced in
-notebook 01.
+One mechanism, so the preflight (``python -m tlkeras doctor``) and the loader cannot disagree: a loader
+first builds its `Plan` with `plan`, which runs the loader's own `check` on each place and keeps the first
+that passes (what the check returned is ``plan.found``); then it executes that plan with ``plan.run``:
+the planned place's result, else `fetch` from each URL in turn, else one `FileNotFoundError` naming every
+place and the fixes. Called with ``plan_only=True`` a loader returns the plan instead (nothing is
+downloaded), which is all the doctor asks. Introduced in notebook 01.
 """
 
 import dataclasses
@@ -19,9 +23,10 @@ import gzip
 import hashlib
 import os
 import pathlib
-import socket
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 import zlib
 
 import numpy as np
@@ -30,6 +35,7 @@ from tlkeras import config
 
 DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
 FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+FASHION_ORIGIN_ENV = "TLKERAS_FASHION_ORIGIN"
 FASHION_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -64,22 +70,55 @@ class Place:
 
 
 @dataclasses.dataclass
-class Source:
-    """Where a data set or weight file will come from, for ``python -m tlkeras doctor``.
+class Plan:
+    """Where a loader gets `what` from: `place` (its check returned `found`), else a download from `urls`.
 
-    `kind` is "local" (found at `where`), "download" (fetched from `where`, `size_mb` large) or "missing".
+    `problems` says why each earlier place was passed over; `fixes` are the steps printed when nothing works.
     """
 
     what: str
-    kind: str
-    where: str
+    place: Place = None
+    found: object = None
+    problems: list = dataclasses.field(default_factory=list)
+    urls: tuple = ()
     size_mb: float = None
-    fix: str = None
+    fixes: tuple = ()
+
+    @property
+    def kind(self):
+        """ "local" (a place passed its check), "download" (a URL will be tried) or "missing"."""
+        return "local" if self.place is not None else "download" if self.urls else "missing"
+
+    @property
+    def where(self):
+        """The place, or the download address(es), as one line."""
+        return f"{self.place.label}: {self.place.path}" if self.place else " or ".join(self.urls) or "nowhere"
+
+    def run(self, download):
+        """The loader's result: `found`, else ``download(url)`` for each URL in turn, else the error with fixes."""
+        if self.place is not None:
+            return self.found
+        for url in self.urls:
+            try:
+                return download(url)
+            except Exception as error:  # network, HTTP, disk or a damaged download: noted, then the next URL
+                self.problems.append(f"download from {url}: {error.__class__.__name__}: {error}")
+        raise not_found(self.what, self.problems, self.fixes)
 
 
 def keras_home():
     """The Keras cache root (``$KERAS_HOME`` or ``~/.keras``)."""
     return pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")).expanduser()
+
+
+def offline():
+    """True when ``$TLKERAS_OFFLINE`` is set to 1/true/yes: no loader downloads anything."""
+    return os.environ.get(config.OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def origin(env, default, value=None):
+    """A download base URL: `value`, else ``$<env>``, else `default` (always ending in "/")."""
+    return (value or os.environ.get(env) or default).rstrip("/") + "/"
 
 
 def places(name, path=None, kind="datasets", debian=False):
@@ -100,10 +139,10 @@ def places(name, path=None, kind="datasets", debian=False):
     return found
 
 
-def find(name, read, path=None, kind="datasets", debian=False):
-    """Return ``(result, place, problems)`` from the first place where ``read(folder)`` succeeds.
+def find(name, check, path=None, kind="datasets", debian=False):
+    """Return ``(result, place, problems)`` from the first place where ``check(folder)`` succeeds.
 
-    `read` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken).
+    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken).
     In an explicit `path` either error propagates; elsewhere it is noted in `problems` and the next
     place is tried. Returns ``(None, None, problems)`` when no place works.
     """
@@ -115,12 +154,27 @@ def find(name, read, path=None, kind="datasets", debian=False):
             problems.append(f"{place.label}: {place.path} (not there)")
             continue
         try:
-            return read(place.path), place, problems
+            return check(place.path), place, problems
         except (FileNotFoundError, DataFileError) as error:
             if place.explicit:
                 raise
             problems.append(f"{place.label}: {place.path} ({error})")
     return None, None, problems
+
+
+def plan(what, name, check, path=None, urls=(), size_mb=None, fixes=(), kind="datasets", debian=False):
+    """The `Plan` of a loader: the first place that passes `check` (see `find`), else the download `urls`.
+
+    No URL is planned when ``$TLKERAS_OFFLINE`` is set (said in ``problems``); a loader passes ``urls=()``
+    when its caller said ``download=False``.
+    """
+    found, place, problems = find(name, check, path, kind=kind, debian=debian)
+    if place is None and not urls:
+        problems.append("download: skipped (download=False)")
+    elif place is None and offline():
+        problems.append(f"download: skipped (${config.OFFLINE_ENV} is set)")
+        urls = ()
+    return Plan(what, place, found, problems, tuple(urls) if place is None else (), size_mb, tuple(fixes))
 
 
 def not_found(what, problems, fixes):
@@ -140,26 +194,30 @@ def file_digest(path, algorithm="sha256"):
 
 
 def read_sha256sums(folder):
-    """The ``SHA256SUMS`` manifest of `folder` as {relative path: hex digest}; empty when there is none."""
+    """The ``SHA256SUMS`` manifest of `folder` as {path relative to `folder`: hex digest}; empty when none."""
     manifest = pathlib.Path(folder) / "SHA256SUMS"
     if not manifest.is_file():
         return {}
+    stat = manifest.stat()
+    return _parse_sums(str(manifest), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_sums(manifest, mtime_ns, size):  # read once per version of the file, not once per image listed
     sums = {}
-    for line in manifest.read_text().splitlines():
-        if line.strip():
-            digest, _, name = line.strip().partition("  ")
+    for line in pathlib.Path(manifest).read_text().splitlines():
+        digest, _, name = line.strip().partition("  ")
+        if name:
             sums[name.lstrip("*").removeprefix("./")] = digest.lower()
     return sums
 
 
-def verify_file(path, sums=None):
-    """Check `path` against its folder's ``SHA256SUMS`` (or `sums`); raise `DataFileError` on a mismatch.
-
-    Returns True when a listed digest matched, False when no manifest lists the file (nothing to check).
-    """
+def verify_file(path):
+    """Check `path` against the nearest ``SHA256SUMS`` above it (its folder, else a parent); DataFileError if
+    they differ. Returns True when a listed digest matched, False when that manifest (or none) lists the file."""
     path = pathlib.Path(path)
-    sums = read_sha256sums(path.parent) if sums is None else sums
-    expected = sums.get(path.name)
+    folder = next((f for f in path.parents if (f / "SHA256SUMS").is_file()), None)
+    expected = read_sha256sums(folder).get(path.relative_to(folder).as_posix()) if folder else None
     if expected is None:
         return False
     actual = file_digest(path)
@@ -171,53 +229,70 @@ def verify_file(path, sums=None):
     return True
 
 
-def download(origin, file_name, subdir, size_mb=None, extract=False):
-    """Download `origin` into the Keras cache with ``keras.utils.get_file``; a failed one leaves nothing.
+def fetch(files, subdir, check=None, size_mb=None):
+    """Download `files` ({file name: URL}) into ``~/.keras/<subdir>`` with ``keras.utils.get_file``.
 
-    Prints the size first when it is large. Returns the local path (the extracted folder when `extract`).
+    The one download policy of the course: nothing is fetched when ``$TLKERAS_OFFLINE`` is set; a transfer
+    that fails leaves no partial file (complete ones stay, so a second try resumes after them); when
+    ``check(folder)`` raises `DataFileError` every file of this download is removed, so nothing damaged is
+    trusted next time. Returns what `check` returns (the folder without a check).
     """
     import keras
 
+    if offline():
+        raise ConnectionError(f"${config.OFFLINE_ENV} is set: no downloads")
+    folder = keras_home() / subdir
+    folder.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras
     if size_mb and size_mb >= 50:
-        print(f"downloading {file_name} ({size_mb:,.0f} MB) from {origin}: this takes a while once, then it is cached")
-    target = keras_home() / subdir / file_name
-    target.parent.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras if the home is missing
+        minutes = f"about {size_mb * 8 / 100 / 60:.0f} min at 100 Mbit/s"
+        print(f"downloading {', '.join(files)} ({size_mb:,.0f} MB, {minutes}) into {folder}, once")
     try:
-        return pathlib.Path(
-            keras.utils.get_file(
-                file_name, origin=origin, cache_subdir=subdir, cache_dir=str(keras_home()), extract=extract
-            )
-        )
-    except BaseException:
-        target.unlink(missing_ok=True)  # never leave a partial download behind to be trusted next time
-        raise
+        for name, url in files.items():
+            try:
+                keras.utils.get_file(name, origin=url, cache_subdir=subdir, cache_dir=str(keras_home()))
+            except BaseException:
+                (folder / name).unlink(missing_ok=True)
+                raise
+        try:
+            return check(folder) if check else folder
+        except DataFileError:
+            for name in files:
+                (folder / name).unlink(missing_ok=True)
+            raise
+    finally:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def reachable(url, timeout=3.0):
-    """Whether the host of `url` accepts a TCP connection within `timeout` s; nothing is sent.
+    """Whether the server of `url` answers an HTTP HEAD request within `timeout` s.
 
-    DNS is inside the timeout (the probe runs in a thread), so an offline machine answers fast. Asked once
-    per host and port in a process. Used before downloads and by ``python -m tlkeras doctor``; introduced in
-    notebook 02 (the backbone weights).
+    It goes through the proxy urllib (and so every download) would use (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``NO_PROXY``); any HTTP answer counts except a proxy's 502-504. DNS is inside the timeout (the request
+    runs in a thread). Asked once per server and proxy setting in a process. Used by the doctor.
     """
     parts = urllib.parse.urlsplit(url)
-    return _answers(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), timeout)
+    return _answers(f"{parts.scheme}://{parts.netloc}/", tuple(sorted(urllib.request.getproxies().items())), timeout)
 
 
 @functools.cache
-def _answers(host, port, timeout):
+def _answers(server, proxies, timeout):
     answer = []
 
-    def connect():
+    def ask():
         try:
-            answer.append(socket.create_connection((host, port), timeout).close())
-        except OSError:  # refused, unreachable, or no DNS: `answer` stays empty
+            opener = urllib.request.build_opener()  # reads the proxy settings now (urlopen keeps its first ones)
+            opener.open(urllib.request.Request(server, method="HEAD"), timeout=timeout).close()
+            answer.append(True)
+        except urllib.error.HTTPError as error:  # the server answered, unless a proxy says it could not reach it
+            answer.append(error.code not in (502, 503, 504))
+        except Exception:  # refused, unreachable, no DNS, a proxy tunnel that failed: `answer` stays empty
             pass
 
-    probe = threading.Thread(target=connect, daemon=True)
+    probe = threading.Thread(target=ask, daemon=True)
     probe.start()
     probe.join(timeout + 0.5)
-    return bool(answer)
+    return bool(answer and answer[0])
 
 
 # ---- Fashion-MNIST -------------------------------------------------------------------------------------
@@ -249,9 +324,8 @@ def _read_fashion(folder):
     missing = [name for name in FASHION_FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)}")
-    sums = read_sha256sums(folder)
     for name in FASHION_FILES:
-        verify_file(folder / name, sums)
+        verify_file(folder / name)
     x_train, y_train, x_test, y_test = (read_idx(folder / name) for name in FASHION_FILES)
     for images, labels, stem in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
         if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
@@ -264,57 +338,24 @@ def _read_fashion(folder):
     return (x_train, y_train), (x_test, y_test)
 
 
-def locate_fashion_mnist(path=None, origin=None):
-    """Where `load_fashion_mnist` would read from, as a `Source` (nothing is read or downloaded)."""
-
-    def complete(folder):
-        missing = [name for name in FASHION_FILES if not (folder / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"missing {', '.join(missing)}")
-        return folder
-
-    folder, place, _ = find("fashion-mnist", complete, path, debian=True)
-    if folder is not None:
-        return Source("Fashion-MNIST", "local", f"{place.label}: {folder}")
-    return Source(
-        "Fashion-MNIST",
-        "download",
-        origin or FASHION_ORIGIN,
-        size_mb=30,
-        fix="go online, or sudo apt-get install dataset-fashion-mnist, or set $TLKERAS_MIRROR",
-    )
-
-
-def load_fashion_mnist(path=None, download_missing=True, origin=None):
+def load_fashion_mnist(path=None, download=True, origin_url=None, plan_only=False):
     """Load Fashion-MNIST as uint8 arrays: ``(x_train, y_train), (x_test, y_test)``.
 
-    Searches `places` (explicit path, mirror, Keras cache, Debian package) for the four original
-    ``.gz`` files, checking each against a ``SHA256SUMS`` when the folder has one and always against the
-    expected shapes; then downloads them from `origin` (default `FASHION_ORIGIN`, the address Keras uses)
-    into ``~/.keras/datasets/fashion-mnist``. Introduced in notebook 01.
+    Searches `places` (explicit path, mirror, Keras cache, Debian package) for the four original ``.gz``
+    files, checked against a ``SHA256SUMS`` when one lists them and always against the expected shapes;
+    else downloads them from `origin_url` (default ``$TLKERAS_FASHION_ORIGIN``, else `FASHION_ORIGIN`, the
+    address Keras uses) into ``~/.keras/datasets/fashion-mnist``. ``plan_only=True`` returns the `Plan`.
+    Introduced in notebook 01.
     """
-    result, _, problems = find("fashion-mnist", _read_fashion, path, debian=True)
-    if result is not None:
-        return result
-    if download_missing:
-        base = origin or FASHION_ORIGIN
-        try:
-            folder = [download(base + name, name, "datasets/fashion-mnist") for name in FASHION_FILES][0].parent
-            return _read_fashion(folder)
-        except DataFileError as error:  # a bad download is removed, so the next call fetches it again
-            for name in FASHION_FILES:
-                (keras_home() / "datasets" / "fashion-mnist" / name).unlink(missing_ok=True)
-            problems.append(f"download from {base}: {error}")
-        except Exception as error:  # any network, SSL or HTTP failure lands here
-            problems.append(f"download from {base}: {error.__class__.__name__}: {error}")
-    else:
-        problems.append("download: skipped (download_missing=False)")
-    raise not_found(
-        "Fashion-MNIST",
-        problems,
-        [
-            "go online, so the files can be downloaded from " + (origin or FASHION_ORIGIN),
-            "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
-            f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
-        ],
+    base = origin(FASHION_ORIGIN_ENV, FASHION_ORIGIN, origin_url)
+    fixes = (
+        f"go online, so the files can be downloaded from {base}",
+        "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
+        f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
     )
+    urls = (base,) if download else ()
+    found = plan("Fashion-MNIST", "fashion-mnist", _read_fashion, path, urls, 30, fixes, debian=True)
+    if plan_only:
+        return found
+    files = lambda url: {name: url + name for name in FASHION_FILES}  # noqa: E731
+    return found.run(lambda url: fetch(files(url), "datasets/fashion-mnist", _read_fashion))

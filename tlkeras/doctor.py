@@ -1,8 +1,10 @@
 """Preflight check: ``python -m tlkeras doctor`` says, per notebook, where its data and weights will come from.
 
-It reads each notebook's own settings (the ``tlk.config.choose`` cell) for the profile that would run, so
-the check cannot drift from the notebooks. Nothing is downloaded or loaded. Exit status 1 when a notebook
-cannot run here, with the fix. Shown in the README's first steps.
+`NEEDS` lists what each notebook loads. Each loader is asked for its `tlk.data.Plan` (``plan_only=True``: the
+loader's own search and checks, nothing downloaded) with the arguments the notebook passes, read from its
+settings cell for the profile that would run; so the doctor and the loader cannot disagree. A planned
+download counts only when its own server answers (`tlk.data.reachable`, through a proxy when one is set).
+Exit status 1 when a notebook cannot run here, with the fix. Shown in the README's first steps.
 """
 
 import ast
@@ -11,24 +13,35 @@ import os
 import pathlib
 import shutil
 
-from tlkeras import config, data, runner
+from tlkeras import backbones, config, data, ham10000, images
 
-DOWNLOAD_URL = "https://storage.googleapis.com/"
-STAND_IN = "mobilenet_0.25"  # the only ImageNet weights in the offline mirror
-LOADERS = {  # a call in a notebook's code -> (module, function returning a data.Source)
-    "load_fashion_mnist": ("tlkeras.data", "locate_fashion_mnist"),
-    "load_cats_vs_dogs": ("tlkeras.images", "locate_cats_vs_dogs"),
-    "tlk.ham10000.": ("tlkeras.ham10000", "locate"),
+
+def _fashion(settings, profile):
+    return [data.load_fashion_mnist(plan_only=True)]
+
+
+def _weights(settings, profile):
+    return backbones.imagenet_weights(settings["backbone"], profile, alpha=settings.get("alpha"), plan_only=True)
+
+
+NEEDS = {  # notebook number -> the plans of what it loads, from its settings for the profile
+    "01": _fashion,
+    "02": lambda S, profile: [
+        images.load_cats_vs_dogs(max_per_class=S["max_per_class"], plan_only=True),
+        _weights(S, profile),
+    ],
+    "03": lambda S, profile: [
+        images.load_cats_vs_dogs(max_per_class=S["per_class"], plan_only=True),
+        _weights(S, profile),
+    ],
+    "04": _fashion,
+    "05": lambda S, profile: [ham10000.load(max_per_class=S["max_per_class"], plan_only=True), _weights(S, profile)],
+    "06": _fashion,
 }
 
 
-def online(url=DOWNLOAD_URL):
-    """True when the download host answers (`tlk.data.reachable`: a TCP connection, nothing sent)."""
-    return data.reachable(url)
-
-
 def notebook_settings(path):
-    """{profile: settings dict} from the notebook's ``tlk.config.choose(PROFILE, smoke=..., ...)`` call."""
+    """``({profile: settings dict}, code)`` from the notebook's ``tlk.config.choose(PROFILE, smoke=..., ...)`` cell."""
     cells = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))["cells"]
     sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     code = "\n".join(sources)
@@ -81,39 +94,11 @@ def _choose_settings(tree):
     return None
 
 
-def _locate(module, function, *args):
-    import importlib
-
-    what = function.removeprefix("locate_").replace("_", " ") if function != "locate" else module.split(".")[-1]
-    try:
-        found = getattr(importlib.import_module(module), function)(*args)
-    except (ImportError, AttributeError) as error:
-        return data.Source(what, "missing", "(cannot check)", fix=f"{module}.{function}: {error}")
-    except (FileNotFoundError, ValueError) as error:  # a locator may explain itself by raising
-        return data.Source(what, "missing", "(not found)", fix=str(error).splitlines()[-1])
-    if isinstance(found, data.Source):
-        return found
-    if found is None:
-        return data.Source(what, "missing", "(not found)")
-    return data.Source(what, "local", " ".join(str(part) for part in (found if isinstance(found, tuple) else [found])))
-
-
 def needs(path, profile):
-    """The data sets and weights notebook `path` needs in `profile`, as `data.Source`s."""
-    settings, code = notebook_settings(path)
-    chosen = settings.get(profile, {})
-    sources = [_locate(module, function) for call, (module, function) in LOADERS.items() if call in code]
-    backbone = chosen.get("backbone")
-    if backbone:
-        weights = _locate(
-            "tlkeras.backbones", "locate_weights", backbone, *([chosen["alpha"]] if chosen.get("alpha") else [])
-        )
-        if weights.kind != "local" and profile == "smoke":  # smoke may use the stand-in when it is on disk
-            stand_in = _locate("tlkeras.backbones", "locate_weights", STAND_IN)
-            if stand_in.kind == "local":
-                weights = data.Source(f"{weights.what} (smoke: stand-in {STAND_IN})", "local", stand_in.where)
-        sources.append(weights)
-    return sources, chosen
+    """The `tlk.data.Plan`s of what notebook `path` loads in `profile`, and its settings there."""
+    chosen = notebook_settings(path)[0].get(profile, {})
+    plans = NEEDS.get(pathlib.Path(path).name[:2], lambda settings, profile: [])(chosen, profile)
+    return plans, chosen
 
 
 def _free_memory_gb():
@@ -125,10 +110,14 @@ def _free_memory_gb():
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def report(profile="auto", notebooks=None, network=None, folder=runner.NOTEBOOK_DIR):
-    """Print the preflight table; return 0 when every chosen notebook can run here, else 1."""
+def report(profile="auto", notebooks=None, network=None, folder=None):
+    """Print the preflight table; return 0 when every chosen notebook can run here, else 1.
+
+    `network` (True/False) overrides the per-server check, for tests.
+    """
+    from tlkeras import runner  # finds the notebooks; imported here so notebook_settings needs no nbformat
+
     name, why = config.explain_profile(profile)
-    network = online() if network is None else network
     gpus = config.gpu_names()
     cache = config.cache_dir()
     print(f"profile: {name} ({why})")
@@ -136,26 +125,24 @@ def report(profile="auto", notebooks=None, network=None, folder=runner.NOTEBOOK_
         f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; free memory {_free_memory_gb():.1f} GB; "
         f"free disk {shutil.disk_usage(cache).free / 2**30:.1f} GB at {cache}"
     )
-    print(
-        f"network: {'download host reachable' if network else 'offline (no downloads)'}; "
-        f"mirror: {config.mirror_dir() or 'none'}"
-    )
+    downloads = f"off (${config.OFFLINE_ENV} is set)" if data.offline() else "on"
+    print(f"mirror: {config.mirror_dir() or 'none'}; downloads: {downloads}")
     failures = 0
-    for path in runner.find_notebooks(notebooks, folder):
-        sources, chosen = needs(path, name)
+    for path in runner.find_notebooks(notebooks, folder or runner.NOTEBOOK_DIR):
+        plans, chosen = needs(path, name)
         minutes = chosen.get("minutes")
         print(f"\n{path.stem}: expected {minutes if minutes is not None else '?'} min in {name}")
-        for source in sources:
-            if source.kind == "local":
-                print(f"  ok       {source.what}: {source.where}")
-            elif source.kind == "download" and network:
-                size = f" ({source.size_mb:,.0f} MB)" if source.size_mb else ""
-                print(f"  download {source.what}{size} from {source.where}")
+        for plan in plans:
+            answering = [url for url in plan.urls if (data.reachable(url) if network is None else network)]
+            if plan.kind == "local":
+                print(f"  ok       {plan.what}: {plan.where}")
+            elif answering:
+                size = f" ({plan.size_mb:,.0f} MB)" if plan.size_mb else ""
+                print(f"  download {plan.what}{size} from {answering[0]}")
             else:
                 failures += 1
-                print(
-                    f"  MISSING  {source.what}: not on disk and {'no download' if source.kind == 'missing' else 'offline'}"
-                    f"\n           fix: {source.fix or 'go online once, or set $TLKERAS_MIRROR to a mirror'}"
-                )
+                why_not = "its server does not answer: " + ", ".join(plan.urls) if plan.urls else plan.problems[-1]
+                print(f"  MISSING  {plan.what}: not on disk, and {why_not}; fix it in one of these ways:")
+                print("".join(f"           {number}. {fix}\n" for number, fix in enumerate(plan.fixes, 1)), end="")
     print("\n" + ("every notebook can run" if not failures else f"{failures} missing file(s): see the fixes above"))
     return 1 if failures else 0

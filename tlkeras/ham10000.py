@@ -2,7 +2,7 @@
 
 HAM10000 (Tschandl et al. 2018, doi:10.7910/DVN/DBW86T) is 10,015 dermatoscopic images of 7 diagnoses, also
 released as the ISIC 2018 Task 3 training set (Codella et al. 2019). Layouts read (see `LAYOUT_HELP`): ISIC
-2018 (what `fetch` downloads), official HAM10000, the course mirror (class folders + labels.csv) and bare class
+2018 (what `load` downloads), official HAM10000, the course mirror (class folders + labels.csv) and bare class
 folders (no lesion ids, said so). Bad rows and files are skipped and named in ``problems``. Non-commercial use
 with attribution. Introduced in notebook 05.
 """
@@ -42,11 +42,6 @@ DOWNLOAD_MB = {ISIC_INPUT + ".zip": 2772.0, ISIC_TRUTH + ".zip": 0.04, ISIC_GROU
 EXPECTED_IMAGES = 10015
 MIRROR_SUBDIR = "ham10000_224"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-FIXES = (
-    f"go online, so the ISIC 2018 Task 3 training release (about 2.8 GB) can be downloaded from {ISIC_ORIGIN}",
-    "download HAM10000 (doi:10.7910/DVN/DBW86T: HAM10000_metadata.csv + image folders) and pass path='that folder'",
-    "export TLKERAS_MIRROR=/path/to/mirror holding skin_lesion/ham10000_224/",
-)
 LAYOUT_HELP = (
     f"Expected {ISIC_INPUT}/ + {ISIC_TRUTH}.csv (+ {ISIC_GROUPS}), or HAM10000_metadata.csv + "
     "HAM10000_images_part_1/ and _part_2/, or one folder per diagnosis (akiec/, bcc/, ...) with or without labels.csv"
@@ -98,7 +93,7 @@ def _note(problems, kind, item):
 
 def _rows(path, required):
     """The rows of CSV `path` as stripped dicts, after checking that the `required` columns exist."""
-    _verify(pathlib.Path(path))
+    data.verify_file(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = [name.strip() for name in reader.fieldnames or []]
@@ -219,15 +214,7 @@ def _read(folder):
     raise FileNotFoundError(f"no HAM10000 layout in {folder}. {LAYOUT_HELP}")
 
 
-def _verify(path):
-    """Check `path` against a SHA256SUMS beside it or one level up (the mirror keeps one); DataFileError if not."""
-    for folder in (path.parent, path.parent.parent):
-        if sums := data.read_sha256sums(folder):
-            key = path.resolve().relative_to(folder.resolve()).as_posix()
-            return data.verify_file(path, {path.name: sums[key]} if key in sums else {})
-
-
-def check_files(found):
+def _drop_unreadable(found):
     """Drop files that cannot be decoded (truncated, empty, not an image), naming each in ``problems``."""
     usable, skipped = images.check_files(found.paths)
     for path, reason in skipped:
@@ -236,21 +223,6 @@ def check_files(found):
         raise data.DataFileError(f"{found.source}: no readable image among {len(found)} files")
     usable = set(map(str, usable))
     return found.subset([i for i, path in enumerate(found.paths) if str(path) in usable])
-
-
-def origin(value=None):
-    """The base URL of the ISIC files: `value`, else ``$TLKERAS_ISIC_ORIGIN``, else `ISIC_ORIGIN`."""
-    return (value or os.environ.get(ORIGIN_ENV) or ISIC_ORIGIN).rstrip("/") + "/"
-
-
-def locate(path=None, origin_url=None):
-    """Where `load` would get HAM10000 from, as a `tlk.data.Source` (nothing is read or downloaded). Doctor."""
-    found, place, _ = data.find(NAME, _read, path)
-    if found is not None:
-        lesions = "" if found.has_lesion_ids else ", NO lesion ids"
-        where = f"{place.label}: {found.source} ({found.layout}, {len(found)} images{lesions})"
-        return data.Source("HAM10000", "local", where)
-    return data.Source("HAM10000", "download", origin(origin_url), size_mb=sum(DOWNLOAD_MB.values()), fix=FIXES[0])
 
 
 def _unzip(path, target):
@@ -265,86 +237,65 @@ def _unzip(path, target):
         raise data.DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
 
 
-def _check_release(folder):
-    """Counts a complete ISIC 2018 Task 3 release must have; DataFileError naming what is missing."""
-    found = _read(folder)
-    faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]
-    classes = len(set(found.labels.tolist()))
-    if len(found) != EXPECTED_IMAGES or classes != len(CLASSES):
-        faults.append(f"{len(found)} labelled images in {classes} classes, expected {EXPECTED_IMAGES} in 7")
-    if faults:
-        files = f"{ISIC_INPUT}.zip, {ISIC_TRUTH}.zip and {ISIC_GROUPS}"
-        raise data.DataFileError(f"the ISIC 2018 download ({files}) is incomplete: " + "; ".join(faults))
+def _extract(downloads):
+    """Unzip the ISIC files in `downloads` into ``../ISIC_FOLDER`` if the release is complete; else DataFileError.
 
-
-def fetch(origin_url=None):
-    """Download the ISIC 2018 Task 3 training release (HAM10000, about 2.8 GB) from `origin` and extract it.
-
-    Zip CRCs and counts (`EXPECTED_IMAGES` images in 7 classes, each labelled and with a lesion id) are checked
-    in a temporary folder renamed into place only when all is well: a failure leaves nothing half-extracted and
-    deletes the downloads. Returns the extracted folder under ``~/.keras/datasets/skin_lesion``.
+    Checked in a temporary folder renamed into place only when all is well (`EXPECTED_IMAGES` images in 7
+    classes, each labelled and with a lesion id); the zips are then deleted: the extracted copy is what is read.
     """
-    base, root = origin(origin_url), data.keras_home() / "datasets" / NAME
-    final = root / ISIC_FOLDER
-    if final.is_dir():
-        return final
-    size = f"{sum(DOWNLOAD_MB.values()):,.0f} MB: about 4 min at 100 Mbit/s, 40 min at 10 Mbit/s"
-    print(f"HAM10000 is not here: downloading the ISIC 2018 Task 3 release ({size}) from {base} into {root}, once")
-    downloads, keep = {}, False
-    (root / "downloads").mkdir(parents=True, exist_ok=True)  # else Keras falls back to /tmp/.keras
-    try:
-        for name in DOWNLOAD_MB:
-            downloads[name] = data.download(base + name, name, f"datasets/{NAME}/downloads", size_mb=DOWNLOAD_MB[name])
-        staging = pathlib.Path(tempfile.mkdtemp(prefix=".isic-", dir=root))
-        try:
-            for name in (ISIC_INPUT + ".zip", ISIC_TRUTH + ".zip"):
-                _unzip(downloads[name], staging)
-            shutil.copyfile(downloads[ISIC_GROUPS], staging / ISIC_GROUPS)
-            _check_release(staging)
-            os.replace(staging, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    except data.DataFileError as error:
-        raise data.DataFileError(f"{error}. The downloads were deleted; run again to fetch them anew.") from None
-    except BaseException:  # network or disk: keep complete downloads, so a second try resumes after them
-        keep = True
-        raise
-    finally:
-        for path in downloads.values() if not keep else ():
-            path.unlink(missing_ok=True)  # bad, or extracted: the extracted copy is what is read from now on
-        for folder in (root / "downloads", root):
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-    return final
+    final = downloads.parent / ISIC_FOLDER
+    with tempfile.TemporaryDirectory(prefix=".isic-", dir=downloads.parent, ignore_cleanup_errors=True) as staging:
+        staging = pathlib.Path(staging)
+        for name in (ISIC_INPUT + ".zip", ISIC_TRUTH + ".zip"):
+            _unzip(downloads / name, staging)
+        shutil.copyfile(downloads / ISIC_GROUPS, staging / ISIC_GROUPS)
+        found = _read(staging)
+        faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]
+        if len(found) != EXPECTED_IMAGES or len(set(found.labels.tolist())) != len(CLASSES):
+            faults.append(f"{len(found)} labelled images in {len(set(found.labels.tolist()))} classes, expected "
+                          f"{EXPECTED_IMAGES} in 7")  # fmt: skip
+        if faults:
+            raise data.DataFileError(
+                f"the ISIC 2018 download ({', '.join(DOWNLOAD_MB)}) is incomplete: " + "; ".join(faults)
+            )
+        os.replace(staging, final)
+    shutil.rmtree(downloads)
+    return _read(final)
 
 
-def load(path=None, download=True, origin_url=None, max_per_class=None, seed=0, check=True, verbose=True):
+def load(path=None, download=True, origin_url=None, max_per_class=None, seed=0, verbose=True, plan_only=False):
     """HAM10000 as file paths with labels and lesion ids (`Lesions`), from the first place that has a copy.
 
     Searches `tlk.data.places("skin_lesion", path)` for any layout in the module docstring; when none has
-    one and `download` is true, `fetch` downloads the ISIC 2018 release. `max_per_class` keeps at most that
-    many images per class, whole lesions at a time (`tlk.sampling.cap_per_class`). `check` decodes every
-    kept file once and drops (and names) unreadable ones. Introduced in notebook 05.
+    one and `download` is true, downloads the ISIC 2018 release (about 2.8 GB) from `origin_url` (default
+    ``$TLKERAS_ISIC_ORIGIN``, else `ISIC_ORIGIN`) and extracts it into ``~/.keras/datasets/skin_lesion``.
+    `max_per_class` keeps at most that many images per class, whole lesions at a time
+    (`tlk.sampling.cap_per_class`); every kept file is decoded once and unreadable ones are dropped (and
+    named). ``plan_only=True`` returns the `tlk.data.Plan`. Introduced in notebook 05.
     """
-    found, place, problems = data.find(NAME, _read, path)
-    source = f"{place.label}: {found.source}" if found is not None else None
-    if found is None and download:
-        try:
-            found = _read(fetch(origin_url))
-            source = f"download from {origin(origin_url)}: {found.source}"
-        except Exception as error:  # network, HTTP or disk failure: report with the places searched
-            if isinstance(error, data.DataFileError):
-                raise
-            problems.append(f"download from {origin(origin_url)}: {error.__class__.__name__}: {error}")
-    elif found is None:
-        problems.append("download: skipped (download=False)")
-    if found is None:
-        raise data.not_found("HAM10000", problems, FIXES)
-    found.source = source
+    base = data.origin(ORIGIN_ENV, ISIC_ORIGIN, origin_url)
+    fixes = (
+        f"go online, so the ISIC 2018 Task 3 training release (about 2.8 GB) can be downloaded from {base}",
+        "download HAM10000 (doi:10.7910/DVN/DBW86T: HAM10000_metadata.csv + image folders) and pass path=",
+        "export TLKERAS_MIRROR=/path/to/mirror holding skin_lesion/ham10000_224/",
+    )
+    plan = data.plan("HAM10000", NAME, _read, path, (base,) if download else (), sum(DOWNLOAD_MB.values()), fixes)
+    if plan_only:
+        return plan
+
+    def fetch(url):
+        print(f"HAM10000 is not here: downloading the ISIC 2018 Task 3 release from {url}, once")
+        files = {name: url + name for name in DOWNLOAD_MB}
+        found = data.fetch(files, f"datasets/{NAME}/downloads", _extract, plan.size_mb)
+        found.source = f"download from {url}: {found.source}"
+        return found
+
+    found = plan.run(fetch)
+    if plan.place is not None:
+        found.source = f"{plan.place.label}: {found.source}"
     if max_per_class is not None:
         found = found.subset(sampling.cap_per_class(found.labels, max_per_class, seed, groups=found.lesion_ids))
-    if check:
-        found = check_files(found)
+    found = _drop_unreadable(found)
     if verbose:
         print(found.report())
     return found

@@ -9,15 +9,24 @@ import io
 import math
 import os
 import pathlib
+import tempfile
+import zipfile
 
 import numpy as np
 
-from tlkeras import config, data, sampling
+from tlkeras import cache, config, data, sampling
 
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = dict(train="train", validation="validation", val="validation", valid="validation", test="test")
 MIN_SIDE = 16  # smaller images carry almost nothing once resized to 160-299 px
-TFDS_SIZE_MB = 786  # the tensorflow-datasets cats_vs_dogs download
+NAME = "cats_vs_dogs"  # folder name in the mirror and in ~/.keras/datasets
+TFDS_SIZE_MB = 786  # the tensorflow-datasets cats_vs_dogs download, from TFDS_URL (its builder's _URL)
+TFDS_URL = (
+    "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip"
+)
+FILTERED_ORIGIN = "https://storage.googleapis.com/mledu-datasets/"  # the TensorFlow transfer-learning tutorial's
+FILTERED_ENV = "TLKERAS_CATS_ORIGIN"
+FILTERED_ZIP = "cats_and_dogs_filtered.zip"
 LAYOUT_HELP = (
     "Expected one folder per class, either flat: ROOT/cat/*.jpg, ROOT/dog/*.jpg, or split: "
     "ROOT/train/cat/*.jpg, ROOT/train/dog/*.jpg, ROOT/validation/cat/*.jpg, ... (at least two classes, "
@@ -33,7 +42,7 @@ def sniff_format(head):
     return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
 
 
-def check_image(path, min_side=MIN_SIDE):
+def check_image(path):
     """Check one file: returns (usable, message) where message says why it is skipped or what is odd.
 
     Catches empty files, non-images, formats TensorFlow cannot decode, truncated data and tiny images;
@@ -48,7 +57,7 @@ def check_image(path, min_side=MIN_SIDE):
     kind = sniff_format(raw[:16])
     try:
         with Image.open(io.BytesIO(raw)) as image:
-            image.draft("RGB", (4 * min_side, 4 * min_side))  # JPEG: decode at reduced scale, still reads all data
+            image.draft("RGB", (4 * MIN_SIDE, 4 * MIN_SIDE))  # JPEG: decode at reduced scale, still reads all data
             image.load()
             width, height, mode, pil_format = *image.size, image.mode, image.format
     except Exception as error:  # PIL raises many types for broken files
@@ -59,14 +68,14 @@ def check_image(path, min_side=MIN_SIDE):
         return False, f"{pil_format} images are not supported by TensorFlow's decoder"
     if mode in ("I;16", "I", "F"):
         return False, f"{mode} (16/32-bit) {kind} is not supported"
-    if min(width, height) < min_side:
-        return False, f"too small ({width}x{height} px, need at least {min_side} px per side)"
+    if min(width, height) < MIN_SIDE:
+        return False, f"too small ({width}x{height} px, need at least {MIN_SIDE} px per side)"
     notes = [f"{kind} data named {path.suffix or '(no extension)'}"] * (_EXTENSIONS.get(path.suffix.lower()) != kind)
     notes += [f"{mode} image, converted to RGB"] * (mode != "RGB")
     return True, "; ".join(notes)
 
 
-def check_files(paths, min_side=MIN_SIDE, verbose=False):
+def check_files(paths, verbose=False):
     """Check every file with `check_image`; return ``(usable paths, [(path, reason), ...] skipped)``.
 
     The one checked-file scan of the course (cats vs dogs in notebook 02, HAM10000 in notebook 05).
@@ -74,7 +83,7 @@ def check_files(paths, min_side=MIN_SIDE, verbose=False):
     usable, skipped, notes = [], [], []
     for path in map(pathlib.Path, paths):
         try:
-            ok, message = check_image(path, min_side)
+            ok, message = check_image(path)
         except OSError as error:
             ok, message = False, f"cannot read ({error.__class__.__name__}: {error})"
         if ok:
@@ -212,11 +221,11 @@ def split_files(files, labels, class_names, split_of=None, seed=0, fractions=(0.
     return ImageSplits(present, source, parts, list(skipped), seed)
 
 
-def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, min_side=MIN_SIDE, verbose=True):
+def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, verbose=True):
     """List, cap, check and split an image folder (flat or split layout); return `ImageSplits`. Notebook 02.
 
     The per-class cap (drawn with `seed`) is applied before the files are checked, so a capped run reads only
-    the files it keeps. Files listed in the folder's ``SHA256SUMS`` (the offline mirror has one) must match it.
+    the files it keeps. A file a ``SHA256SUMS`` lists (the offline mirror has one) must match it.
     Raises FileNotFoundError if `root` does not exist and ValueError if fewer than two classes have images.
     """
     root = pathlib.Path(root).expanduser()
@@ -232,11 +241,14 @@ def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, min_side
     ]
     labels = np.array([label for _, label, _ in listed], dtype="int32")
     kept = [listed[i] for i in _cap(labels, [s for _, _, s in listed], max_per_class, seed)]
-    usable, skipped = check_files([path for path, _, _ in kept], min_side)
-    sums = data.read_sha256sums(root)
-    damaged = {p for p in usable if sums.get(p.relative_to(root).as_posix(), "") not in ("", data.file_digest(p))}
-    skipped += [(p, "does not match the folder's SHA256SUMS (damaged or replaced)") for p in sorted(damaged)]
-    usable = set(usable) - damaged
+    usable, skipped = check_files([path for path, _, _ in kept])
+    for path in list(usable):
+        try:
+            data.verify_file(path)
+        except data.DataFileError:
+            usable.remove(path)
+            skipped.append((path, "does not match the folder's SHA256SUMS (damaged or replaced)"))
+    usable = set(usable)
     files, labels, split_of = zip(*[entry for entry in kept if entry[0] in usable]) if usable else ((), (), ())
     splits = split_files(list(files), labels, names, split_of, seed, fractions, f"folder:{root}", skipped)
     if verbose:
@@ -245,7 +257,7 @@ def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, min_side
     return splits
 
 
-def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, download=True):
+def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None):
     """tensorflow-datasets cats_vs_dogs (about 786 MB, downloaded once), written out as image files and split.
 
     The encoded images are copied byte for byte into ``tlk.config.cache_dir("images")``, so tfds data go through
@@ -257,9 +269,8 @@ def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, d
     except ImportError as error:
         raise ImportError(f"{error}; fix: pip install tensorflow-datasets importlib_resources") from None
     builder = tfds.builder("cats_vs_dogs", data_dir=data_dir)
-    if download:
-        print(f"tensorflow-datasets cats_vs_dogs: about {TFDS_SIZE_MB} MB, downloaded once into {builder.data_dir}")
-        builder.download_and_prepare()
+    print(f"tensorflow-datasets cats_vs_dogs: about {TFDS_SIZE_MB} MB, downloaded once into {builder.data_dir}")
+    builder.download_and_prepare()
     names, version = list(builder.info.features["label"].names), builder.info.version
     take = None if max_per_class is None else int(max_per_class) * len(names) * 6 // 5 + 16
     examples = builder.as_dataset(
@@ -273,9 +284,7 @@ def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, d
         raw, label = example["image"], int(example["label"])
         path = folder / names[label] / f"{index:05d}{SUFFIX.get(sniff_format(raw[:16]), '.jpg')}"
         if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_name(f".{path.name}.tmp").write_bytes(raw)
-            os.replace(path.with_name(f".{path.name}.tmp"), path)  # a file is either complete or absent
+            cache.atomic_write(path, lambda temporary, raw=raw: pathlib.Path(temporary).write_bytes(raw))
         files.append(path)
         labels.append(label)
     keep = sampling.cap_per_class(np.array(labels), max_per_class, seed)
@@ -286,58 +295,63 @@ def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, d
     return split_files(files, labels, names, None, seed, fractions, source, skipped)
 
 
-def load_cats_vs_dogs(path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, data_dir=None, download=True):
+def _extract_filtered(folder):
+    """Unzip the tutorial archive into ``folder/cats_vs_dogs`` (train/ and validation/), all or nothing."""
+    target = folder / NAME
+    with tempfile.TemporaryDirectory(prefix=".cats-", dir=folder) as staging:
+        try:
+            with zipfile.ZipFile(folder / FILTERED_ZIP) as archive:
+                archive.extractall(staging)
+        except (zipfile.BadZipFile, EOFError, OSError) as error:
+            raise data.DataFileError(f"{FILTERED_ZIP} is not a complete zip file ({error})") from None
+        extracted = pathlib.Path(staging) / FILTERED_ZIP.removesuffix(".zip")
+        if not (extracted / "train").is_dir() or not (extracted / "validation").is_dir():
+            raise data.DataFileError(f"{FILTERED_ZIP} holds no train/ and validation/ folders")
+        os.replace(extracted, target)
+    (folder / FILTERED_ZIP).unlink()  # the extracted folder is what the Keras cache place reads from now on
+    return target
+
+
+def load_cats_vs_dogs(
+    path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, data_dir=None, download=True, plan_only=False
+):
     """Cats vs dogs from the first place that has it: `path`, $TLKERAS_MIRROR/cats_vs_dogs, the Keras cache, tfds.
 
-    Folders (flat or split layout) are checked file by file; `max_per_class` caps every source the same way.
-    Returns `ImageSplits` with parts "train", "validation" (and "test"). Introduced in notebook 02.
+    When the tensorflow-datasets download fails, the TensorFlow tutorial's smaller archive (`FILTERED_ZIP`:
+    2,000 training and 1,000 validation images) is used instead, with a banner; ``splits.source`` says which
+    it was. Folders (flat or split layout) are checked file by file; `max_per_class` caps every source the same
+    way. Returns `ImageSplits` with parts "train", "validation" (and "test"); ``plan_only=True`` returns the
+    `tlk.data.Plan`. Introduced in notebook 02.
     """
 
-    def read(folder):
+    def check(folder):
         try:
-            return read_folder(folder, seed, fractions, max_per_class)
+            return read_folder(folder, seed, fractions, max_per_class, verbose=False)
         except ValueError as error:  # a folder we cannot use: noted, and the next place is tried
             raise data.DataFileError(str(error)) from None
 
-    found, place, problems = data.find("cats_vs_dogs", read, path)
-    if found is not None:
-        return found
-    if download:
-        try:
+    def fetch(url):
+        if url == TFDS_URL:
             return load_tfds(data_dir, seed, fractions, max_per_class)
-        except Exception as error:  # network, import or tfds failure: reported below with the fixes
-            problems.append(f"tensorflow-datasets download: {error.__class__.__name__}: {error}")
-    else:
-        problems.append("tensorflow-datasets download: skipped (download=False)")
-    fixes = [
+        print("=" * 78, f"tensorflow-datasets failed ({plan.problems[-1]}).", f"FALLBACK: the TensorFlow tutorial "
+              f"archive {url}: 2,000 training and 1,000 validation images instead of about 23,000.", "=" * 78, sep="\n")  # fmt: skip
+        splits = data.fetch({FILTERED_ZIP: url}, "datasets", lambda folder: check(_extract_filtered(folder)), 66)
+        splits.source = f"fallback:{FILTERED_ZIP} from {url} (tensorflow-datasets failed)"
+        return splits
+
+    fixes = (
         f"go online: tensorflow-datasets downloads cats_vs_dogs (about {TFDS_SIZE_MB} MB) once",
-        f"put the images in {data.keras_home() / 'datasets' / 'cats_vs_dogs'} as cat/*.jpg and dog/*.jpg "
+        f"put the images in {data.keras_home() / 'datasets' / NAME} as cat/*.jpg and dog/*.jpg "
         "(or train/ and validation/ folders of those), or pass path=",
         f"export {config.MIRROR_ENV}=/path/to/mirror holding cats_vs_dogs/cat and cats_vs_dogs/dog",
-    ]
-    raise data.not_found("cats_vs_dogs", problems, fixes)
-
-
-def locate_cats_vs_dogs(path=None, data_dir=None):
-    """Where `load_cats_vs_dogs` would read from, as a `tlk.data.Source` (nothing is read or downloaded).
-
-    For ``python -m tlkeras doctor``: the first place with class folders, else tensorflow-datasets.
-    """
-
-    def probe(folder):
-        try:
-            return _detect_layout(folder)
-        except ValueError as error:
-            raise data.DataFileError(str(error)) from None
-
-    _, place, _ = data.find("cats_vs_dogs", probe, path)
-    if place is not None:
-        return data.Source("cats vs dogs", "local", f"{place.label}: {place.path}")
-    root = pathlib.Path(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
-    if any((root / "cats_vs_dogs").glob("*/dataset_info.json")):
-        return data.Source("cats vs dogs", "local", f"tensorflow-datasets: {root / 'cats_vs_dogs'}")
-    fix = "go online once, or put cat/ and dog/ folders in ~/.keras/datasets/cats_vs_dogs, or set $TLKERAS_MIRROR"
-    return data.Source("cats vs dogs", "download", "tensorflow-datasets cats_vs_dogs", TFDS_SIZE_MB, fix)
+    )
+    urls = (TFDS_URL, data.origin(FILTERED_ENV, FILTERED_ORIGIN) + FILTERED_ZIP) if download else ()
+    plan = data.plan("cats_vs_dogs", NAME, check, path, urls, TFDS_SIZE_MB, fixes)
+    if plan_only:
+        return plan
+    splits = plan.run(fetch)
+    print(f"{splits.summary()}")
+    return splits
 
 
 def augmentation(flip=True, rotation=0.1, zoom=0.1, seed=0):
