@@ -7,9 +7,8 @@ from tlkeras import config
 
 
 @pytest.fixture
-def no_env(monkeypatch):
-    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
-    monkeypatch.delenv(config.MIRROR_ENV, raising=False)
+def no_env(isolated, monkeypatch):
+    """The isolated machine of tests/conftest.py, without a GPU."""
     monkeypatch.setattr(config, "gpu_names", lambda: [])
     return monkeypatch
 
@@ -52,10 +51,9 @@ def test_choose_picks_the_profile_and_checks_keys(no_env, capsys):
         config.choose("smoke", smoke=dict(epochs=1), cpu=dict(), full=dict(epochs=30))
 
 
-def test_cache_dir_honours_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
-    assert config.cache_dir("a", "b") == tmp_path / "a" / "b"
-    assert (tmp_path / "a" / "b").is_dir()
+def test_cache_dir_honours_env(isolated):
+    assert config.cache_dir("a", "b") == isolated / "cache" / "a" / "b"
+    assert (isolated / "cache" / "a" / "b").is_dir()
 
 
 def test_import_has_no_side_effects():

@@ -33,26 +33,24 @@ def test_search_order(isolated, monkeypatch):
     assert weights[1].path == isolated / "home" / ".keras" / "models"
 
 
-def test_find_notes_broken_places_but_raises_for_an_explicit_one(isolated, monkeypatch):
+def test_plan_notes_broken_places_but_raises_for_an_explicit_one(isolated, monkeypatch):
     monkeypatch.setenv(config.MIRROR_ENV, str(isolated / "mirror"))
     (isolated / "mirror" / "thing").mkdir(parents=True)
     (isolated / "home" / ".keras" / "datasets" / "thing").mkdir(parents=True)
-    calls = []
 
-    def read(folder):
-        calls.append(folder)
+    def check(folder):
         if "mirror" in str(folder):
             raise data.DataFileError("broken file x.bin")
         return "ok"
 
-    result, place, problems = data.find("thing", read)
-    assert (result, place.label) == ("ok", "Keras cache")
-    assert problems == [f"$TLKERAS_MIRROR: {isolated / 'mirror' / 'thing'} (broken file x.bin)"]
+    plan = data.plan("Thing", "thing", check, urls=("http://127.0.0.1:9/",))
+    assert (plan.found, plan.place.label, plan.kind, plan.urls) == ("ok", "Keras cache", "local", ())
+    assert plan.problems == [f"$TLKERAS_MIRROR: {isolated / 'mirror' / 'thing'} (broken file x.bin)"]
     (isolated / "explicit").mkdir()
     with pytest.raises(data.DataFileError, match="x.bin"):
-        data.find("thing", lambda folder: read(isolated / "mirror"), path=isolated / "explicit")
+        data.plan("Thing", "thing", lambda folder: check(isolated / "mirror"), path=isolated / "explicit")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        data.find("thing", read, path=isolated / "nowhere")
+        data.plan("Thing", "thing", check, path=isolated / "nowhere")
 
 
 def test_explicit_path_is_used_first(isolated, monkeypatch):

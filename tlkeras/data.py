@@ -1,20 +1,14 @@
 """Where data come from: one search order, one plan per loader, verified files, downloads, Fashion-MNIST.
 
-Every loader in the course (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`,
-ImageNet weights in `tlk.backbones`) walks the same places in the same order:
-
-1. an explicit ``path`` argument: a problem there is an error at once (you asked for that folder);
-2. the offline mirror ``$TLKERAS_MIRROR/<name>``;
-3. the Keras cache ``~/.keras/<datasets|models>/<name>`` (where downloads land);
-4. the Debian package folder ``/usr/share/datasets/<name>`` (Fashion-MNIST only);
-5. a download, unless ``$TLKERAS_OFFLINE`` is set.
-
-One mechanism, so the preflight (``python -m tlkeras doctor``) and the loader cannot disagree: a loader
-first builds its `Plan` with `plan`, which runs the loader's own `check` on each place and keeps the first
-that passes (what the check returned is ``plan.found``); then it executes that plan with ``plan.run``:
-the planned place's result, else `fetch` from each URL in turn, else one `FileNotFoundError` naming every
-place and the fixes. Called with ``plan_only=True`` a loader returns the plan instead (nothing is
-downloaded), which is all the doctor asks. Introduced in notebook 01.
+Every loader (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`, ImageNet weights
+in `tlk.backbones`) tries, in order: an explicit ``path`` (a problem there is an error at once), the offline
+mirror ``$TLKERAS_MIRROR/<name>``, the Keras cache ``~/.keras/<datasets|models>/<name>`` (where downloads
+land), the Debian folder ``/usr/share/datasets/<name>`` (Fashion-MNIST), then a download unless
+``$TLKERAS_OFFLINE`` is set. One mechanism, so the doctor and the loader cannot disagree: a loader builds its
+`Plan` with `plan` (its own check run on each place; the first that passes is kept, with what the check
+returned), then executes it with ``Plan.run`` (that result, else `fetch` from each URL in turn, else one
+error naming every place and the fixes). With ``plan_only=True`` a loader returns the plan instead, nothing
+downloaded: that is what ``python -m tlkeras doctor`` asks. Introduced in notebook 01.
 """
 
 import dataclasses
@@ -27,6 +21,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 
 import numpy as np
@@ -73,7 +68,7 @@ class Place:
 class Plan:
     """Where a loader gets `what` from: `place` (its check returned `found`), else a download from `urls`.
 
-    `problems` says why each earlier place was passed over; `fixes` are the steps printed when nothing works.
+    `problems` says why each place was passed over; `fixes` are the steps printed when nothing works.
     """
 
     what: str
@@ -95,7 +90,8 @@ class Plan:
         return f"{self.place.label}: {self.place.path}" if self.place else " or ".join(self.urls) or "nowhere"
 
     def run(self, download):
-        """The loader's result: `found`, else ``download(url)`` for each URL in turn, else the error with fixes."""
+        """The loader's result: `found`, else ``download(url)`` for each URL in turn, else one FileNotFoundError
+        naming every place searched and the numbered fixes."""
         if self.place is not None:
             return self.found
         for url in self.urls:
@@ -103,7 +99,11 @@ class Plan:
                 return download(url)
             except Exception as error:  # network, HTTP, disk or a damaged download: noted, then the next URL
                 self.problems.append(f"download from {url}: {error.__class__.__name__}: {error}")
-        raise not_found(self.what, self.problems, self.fixes)
+        searched = "\n  - ".join(self.problems)
+        steps = "\n".join(f"  {number}. {fix}" for number, fix in enumerate(self.fixes, start=1))
+        raise FileNotFoundError(
+            f"{self.what} not found. Searched:\n  - {searched}\nFix it in one of these ways:\n{steps}"
+        )
 
 
 def keras_home():
@@ -127,24 +127,20 @@ def places(name, path=None, kind="datasets", debian=False):
     `kind` is the Keras cache subfolder: "datasets" for data, "models" for weights (the mirror holds
     weights under ``keras/models``).
     """
-    found = []
-    if path is not None:
-        found.append(Place("path argument", pathlib.Path(path).expanduser(), explicit=True))
     mirror = config.mirror_dir()
+    found = [Place("path argument", pathlib.Path(path).expanduser(), explicit=True)] if path is not None else []
     if mirror is not None:
         found.append(Place(f"${config.MIRROR_ENV}", mirror / ("keras/models" if kind == "models" else name)))
     found.append(Place("Keras cache", keras_home() / kind / ("" if kind == "models" else name)))
-    if debian:
-        found.append(Place("Debian package", DEBIAN_ROOT / name))
-    return found
+    return found + ([Place("Debian package", DEBIAN_ROOT / name)] if debian else [])
 
 
-def find(name, check, path=None, kind="datasets", debian=False):
-    """Return ``(result, place, problems)`` from the first place where ``check(folder)`` succeeds.
+def plan(what, name, check, path=None, urls=(), size_mb=None, fixes=(), kind="datasets", debian=False):
+    """The `Plan` of a loader: the first of `places` where ``check(folder)`` succeeds, else the download `urls`.
 
-    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken).
-    In an explicit `path` either error propagates; elsewhere it is noted in `problems` and the next
-    place is tried. Returns ``(None, None, problems)`` when no place works.
+    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken): in an
+    explicit `path` that is an error at once; elsewhere it is noted in ``problems`` and the next place tried.
+    No URL is planned when ``$TLKERAS_OFFLINE`` is set; a loader passes ``urls=()`` for ``download=False``.
     """
     problems = []
     for place in places(name, path, kind=kind, debian=debian):
@@ -154,34 +150,16 @@ def find(name, check, path=None, kind="datasets", debian=False):
             problems.append(f"{place.label}: {place.path} (not there)")
             continue
         try:
-            return check(place.path), place, problems
+            return Plan(what, place, check(place.path), problems, (), size_mb, tuple(fixes))
         except (FileNotFoundError, DataFileError) as error:
             if place.explicit:
                 raise
             problems.append(f"{place.label}: {place.path} ({error})")
-    return None, None, problems
-
-
-def plan(what, name, check, path=None, urls=(), size_mb=None, fixes=(), kind="datasets", debian=False):
-    """The `Plan` of a loader: the first place that passes `check` (see `find`), else the download `urls`.
-
-    No URL is planned when ``$TLKERAS_OFFLINE`` is set (said in ``problems``); a loader passes ``urls=()``
-    when its caller said ``download=False``.
-    """
-    found, place, problems = find(name, check, path, kind=kind, debian=debian)
-    if place is None and not urls:
+    if not urls:
         problems.append("download: skipped (download=False)")
-    elif place is None and offline():
+    elif offline():
         problems.append(f"download: skipped (${config.OFFLINE_ENV} is set)")
-        urls = ()
-    return Plan(what, place, found, problems, tuple(urls) if place is None else (), size_mb, tuple(fixes))
-
-
-def not_found(what, problems, fixes):
-    """The one error every loader raises when nothing works: each place searched, then numbered fixes."""
-    searched = "\n  - ".join(problems) if problems else "(nowhere)"
-    steps = "\n".join(f"  {number}. {fix}" for number, fix in enumerate(fixes, start=1))
-    return FileNotFoundError(f"{what} not found. Searched:\n  - {searched}\nFix it in one of these ways:\n{steps}")
+    return Plan(what, None, None, problems, () if offline() else tuple(urls), size_mb, tuple(fixes))
 
 
 def file_digest(path, algorithm="sha256"):
@@ -196,20 +174,13 @@ def file_digest(path, algorithm="sha256"):
 def read_sha256sums(folder):
     """The ``SHA256SUMS`` manifest of `folder` as {path relative to `folder`: hex digest}; empty when none."""
     manifest = pathlib.Path(folder) / "SHA256SUMS"
-    if not manifest.is_file():
-        return {}
-    stat = manifest.stat()
-    return _parse_sums(str(manifest), stat.st_mtime_ns, stat.st_size)
+    return _parse_sums(manifest, manifest.stat().st_mtime_ns) if manifest.is_file() else {}
 
 
 @functools.lru_cache(maxsize=32)
-def _parse_sums(manifest, mtime_ns, size):  # read once per version of the file, not once per image listed
-    sums = {}
-    for line in pathlib.Path(manifest).read_text().splitlines():
-        digest, _, name = line.strip().partition("  ")
-        if name:
-            sums[name.lstrip("*").removeprefix("./")] = digest.lower()
-    return sums
+def _parse_sums(manifest, mtime_ns):  # read once per version of the file, not once per image it lists
+    lines = [line.strip().partition("  ") for line in manifest.read_text().splitlines()]
+    return {name.lstrip("*").removeprefix("./"): digest.lower() for digest, _, name in lines if name}
 
 
 def verify_file(path):
@@ -246,37 +217,48 @@ def fetch(files, subdir, check=None, size_mb=None):
     if size_mb and size_mb >= 50:
         minutes = f"about {size_mb * 8 / 100 / 60:.0f} min at 100 Mbit/s"
         print(f"downloading {', '.join(files)} ({size_mb:,.0f} MB, {minutes}) into {folder}, once")
+    name = None
     try:
         for name, url in files.items():
-            try:
-                keras.utils.get_file(name, origin=url, cache_subdir=subdir, cache_dir=str(keras_home()))
-            except BaseException:
-                (folder / name).unlink(missing_ok=True)
-                raise
-        try:
-            return check(folder) if check else folder
-        except DataFileError:
-            for name in files:
-                (folder / name).unlink(missing_ok=True)
-            raise
+            keras.utils.get_file(name, origin=url, cache_subdir=subdir, cache_dir=str(keras_home()))
+        return check(folder) if check else folder
+    except DataFileError:  # damaged: every file of this download goes
+        for other in files:
+            (folder / other).unlink(missing_ok=True)
+        raise
+    except BaseException:  # the transfer of `name` failed: its partial file goes, complete ones stay
+        (folder / str(name)).unlink(missing_ok=True)
+        raise
     finally:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
 
-def reachable(url, timeout=3.0):
-    """Whether the server of `url` answers an HTTP HEAD request within `timeout` s.
+def unzip(path, target):
+    """Extract zip `path` into `target` after checking every member's CRC; `DataFileError` naming the file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                raise DataFileError(f"{path.name}: member {bad} fails its CRC check (a damaged download)")
+            archive.extractall(target)
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
+
+
+def reachable(url):
+    """Whether the server of `url` answers an HTTP HEAD request within 3 seconds.
 
     It goes through the proxy urllib (and so every download) would use (``HTTPS_PROXY``, ``HTTP_PROXY``,
     ``NO_PROXY``); any HTTP answer counts except a proxy's 502-504. DNS is inside the timeout (the request
     runs in a thread). Asked once per server and proxy setting in a process. Used by the doctor.
     """
     parts = urllib.parse.urlsplit(url)
-    return _answers(f"{parts.scheme}://{parts.netloc}/", tuple(sorted(urllib.request.getproxies().items())), timeout)
+    return _answers(f"{parts.scheme}://{parts.netloc}/", tuple(sorted(urllib.request.getproxies().items())))
 
 
 @functools.cache
-def _answers(server, proxies, timeout):
+def _answers(server, proxies, timeout=3.0):
     answer = []
 
     def ask():

@@ -17,26 +17,29 @@ from tlkeras import backbones, config, data, ham10000, images
 
 
 def _fashion(settings, profile):
-    return [data.load_fashion_mnist(plan_only=True)]
+    return data.load_fashion_mnist(plan_only=True)
+
+
+def _cats(settings, profile):  # notebook 02 passes max_per_class=P.max_per_class, 03 max_per_class=P.per_class
+    cap = settings["max_per_class"] if "max_per_class" in settings else settings["per_class"]
+    return images.load_cats_vs_dogs(max_per_class=cap, plan_only=True)
+
+
+def _skin(settings, profile):
+    return ham10000.load(max_per_class=settings["max_per_class"], plan_only=True)
 
 
 def _weights(settings, profile):
     return backbones.imagenet_weights(settings["backbone"], profile, alpha=settings.get("alpha"), plan_only=True)
 
 
-NEEDS = {  # notebook number -> the plans of what it loads, from its settings for the profile
-    "01": _fashion,
-    "02": lambda S, profile: [
-        images.load_cats_vs_dogs(max_per_class=S["max_per_class"], plan_only=True),
-        _weights(S, profile),
-    ],
-    "03": lambda S, profile: [
-        images.load_cats_vs_dogs(max_per_class=S["per_class"], plan_only=True),
-        _weights(S, profile),
-    ],
-    "04": _fashion,
-    "05": lambda S, profile: [ham10000.load(max_per_class=S["max_per_class"], plan_only=True), _weights(S, profile)],
-    "06": _fashion,
+NEEDS = {  # notebook number -> what it loads: each entry returns that loader's plan for the notebook's settings
+    "01": (_fashion,),
+    "02": (_cats, _weights),
+    "03": (_cats, _weights),
+    "04": (_fashion,),
+    "05": (_skin, _weights),
+    "06": (_fashion,),
 }
 
 
@@ -97,7 +100,7 @@ def _choose_settings(tree):
 def needs(path, profile):
     """The `tlk.data.Plan`s of what notebook `path` loads in `profile`, and its settings there."""
     chosen = notebook_settings(path)[0].get(profile, {})
-    plans = NEEDS.get(pathlib.Path(path).name[:2], lambda settings, profile: [])(chosen, profile)
+    plans = [need(chosen, profile) for need in NEEDS.get(pathlib.Path(path).name[:2], ())]
     return plans, chosen
 
 

@@ -13,7 +13,6 @@ import os
 import pathlib
 import shutil
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -225,18 +224,6 @@ def _drop_unreadable(found):
     return found.subset([i for i, path in enumerate(found.paths) if str(path) in usable])
 
 
-def _unzip(path, target):
-    """Extract zip `path` into `target` after checking every member's CRC; DataFileError naming the file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            if bad is not None:
-                raise data.DataFileError(f"{path.name}: member {bad} fails its CRC check (a damaged download)")
-            archive.extractall(target)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise data.DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
-
-
 def _extract(downloads):
     """Unzip the ISIC files in `downloads` into ``../ISIC_FOLDER`` if the release is complete; else DataFileError.
 
@@ -247,7 +234,7 @@ def _extract(downloads):
     with tempfile.TemporaryDirectory(prefix=".isic-", dir=downloads.parent, ignore_cleanup_errors=True) as staging:
         staging = pathlib.Path(staging)
         for name in (ISIC_INPUT + ".zip", ISIC_TRUTH + ".zip"):
-            _unzip(downloads / name, staging)
+            data.unzip(downloads / name, staging)
         shutil.copyfile(downloads / ISIC_GROUPS, staging / ISIC_GROUPS)
         found = _read(staging)
         faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]

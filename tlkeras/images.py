@@ -10,7 +10,6 @@ import math
 import os
 import pathlib
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -28,12 +27,10 @@ FILTERED_ORIGIN = "https://storage.googleapis.com/mledu-datasets/"  # the Tensor
 FILTERED_ENV = "TLKERAS_CATS_ORIGIN"
 FILTERED_ZIP = "cats_and_dogs_filtered.zip"
 LAYOUT_HELP = (
-    "Expected one folder per class, either flat: ROOT/cat/*.jpg, ROOT/dog/*.jpg, or split: "
-    "ROOT/train/cat/*.jpg, ROOT/train/dog/*.jpg, ROOT/validation/cat/*.jpg, ... (at least two classes, "
-    "as keras.utils.image_dataset_from_directory reads them)"
+    "Expected one folder per class (at least two), flat: ROOT/cat/*.jpg, ROOT/dog/*.jpg, or split: ROOT/train/cat/"
+    "*.jpg, ROOT/validation/cat/*.jpg, ... (as keras.utils.image_dataset_from_directory reads them)"
 )
 _MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
-_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP"}
 SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "BMP": ".bmp"}
 
 
@@ -70,22 +67,27 @@ def check_image(path):
         return False, f"{mode} (16/32-bit) {kind} is not supported"
     if min(width, height) < MIN_SIDE:
         return False, f"too small ({width}x{height} px, need at least {MIN_SIDE} px per side)"
-    notes = [f"{kind} data named {path.suffix or '(no extension)'}"] * (_EXTENSIONS.get(path.suffix.lower()) != kind)
-    notes += [f"{mode} image, converted to RGB"] * (mode != "RGB")
+    notes = [f"{mode} image, converted to RGB"] if mode != "RGB" else []
+    if SUFFIX[kind] != path.suffix.lower().replace(".jpeg", ".jpg"):
+        notes.insert(0, f"{kind} data named {path.suffix or '(no extension)'}")
     return True, "; ".join(notes)
 
 
 def check_files(paths, verbose=False):
-    """Check every file with `check_image`; return ``(usable paths, [(path, reason), ...] skipped)``.
+    """Check every file with `check_image` and, where a ``SHA256SUMS`` lists it, its digest (`tlk.data.verify_file`).
 
-    The one checked-file scan of the course (cats vs dogs in notebook 02, HAM10000 in notebook 05).
+    Returns ``(usable paths, [(path, reason), ...] skipped)``. The one checked-file scan of the course (cats vs
+    dogs in notebook 02, HAM10000 in notebook 05).
     """
     usable, skipped, notes = [], [], []
     for path in map(pathlib.Path, paths):
         try:
             ok, message = check_image(path)
+            ok = ok and data.verify_file(path) is not None  # raises when a listed digest differs
         except OSError as error:
             ok, message = False, f"cannot read ({error.__class__.__name__}: {error})"
+        except data.DataFileError:
+            ok, message = False, "does not match its SHA256SUMS (damaged or replaced)"
         if ok:
             usable.append(path)
             if message:
@@ -148,7 +150,8 @@ class ImageSplits:
 
     def labels(self, name):
         """Integer labels of part `name`, in file order."""
-        return np.asarray(self.parts[name][1] if self.paths(name) is not None else [])
+        self.paths(name)  # a clear error for an unknown part
+        return np.asarray(self.parts[name][1])
 
     def count(self, name):
         """Number of images in part `name`."""
@@ -184,8 +187,7 @@ def _detect_layout(root):
     return "flat", {None: root}
 
 
-def _cap(labels, split_of, max_per_class, seed):
-    """Positions kept by a per-class cap; in the split layout each split keeps its share of the cap."""
+def _cap(labels, split_of, max_per_class, seed):  # in the split layout each split keeps its share of the cap
     if max_per_class is None:
         return np.arange(len(labels))
     keep, split_of = [], np.array(split_of, dtype=object)
@@ -197,12 +199,8 @@ def _cap(labels, split_of, max_per_class, seed):
 
 
 def split_files(files, labels, class_names, split_of=None, seed=0, fractions=(0.8, 0.2), source="", skipped=()):
-    """`ImageSplits` of checked files: by their split folders (`split_of`), else by `tlk.sampling.split`.
-
-    `fractions` are (train, validation) or (train, validation, test), stratified and drawn with `seed`.
-
-    Classes are renumbered over the classes that still have files (an empty class is dropped and reported).
-    """
+    """`ImageSplits` of checked files: by their split folders (`split_of`), else by `tlk.sampling.split` (stratified
+    `fractions`, drawn with `seed`). Classes without files are dropped (and said), the rest renumbered."""
     present = sorted({class_names[label] for label in labels})
     if len(present) < 2:
         raise ValueError(
@@ -242,12 +240,6 @@ def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, verbose=
     labels = np.array([label for _, label, _ in listed], dtype="int32")
     kept = [listed[i] for i in _cap(labels, [s for _, _, s in listed], max_per_class, seed)]
     usable, skipped = check_files([path for path, _, _ in kept])
-    for path in list(usable):
-        try:
-            data.verify_file(path)
-        except data.DataFileError:
-            usable.remove(path)
-            skipped.append((path, "does not match the folder's SHA256SUMS (damaged or replaced)"))
     usable = set(usable)
     files, labels, split_of = zip(*[entry for entry in kept if entry[0] in usable]) if usable else ((), (), ())
     splits = split_files(list(files), labels, names, split_of, seed, fractions, f"folder:{root}", skipped)
@@ -264,10 +256,8 @@ def load_tfds(data_dir=None, seed=0, fractions=(0.8, 0.2), max_per_class=None):
     the same checked scan and streaming pipeline as any folder. With `max_per_class` only the examples needed
     are read (split slicing and ``take``), then capped per class with `seed`. Introduced in notebook 02.
     """
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as error:
-        raise ImportError(f"{error}; fix: pip install tensorflow-datasets importlib_resources") from None
+    import tensorflow_datasets as tfds
+
     builder = tfds.builder("cats_vs_dogs", data_dir=data_dir)
     print(f"tensorflow-datasets cats_vs_dogs: about {TFDS_SIZE_MB} MB, downloaded once into {builder.data_dir}")
     builder.download_and_prepare()
@@ -299,11 +289,7 @@ def _extract_filtered(folder):
     """Unzip the tutorial archive into ``folder/cats_vs_dogs`` (train/ and validation/), all or nothing."""
     target = folder / NAME
     with tempfile.TemporaryDirectory(prefix=".cats-", dir=folder) as staging:
-        try:
-            with zipfile.ZipFile(folder / FILTERED_ZIP) as archive:
-                archive.extractall(staging)
-        except (zipfile.BadZipFile, EOFError, OSError) as error:
-            raise data.DataFileError(f"{FILTERED_ZIP} is not a complete zip file ({error})") from None
+        data.unzip(folder / FILTERED_ZIP, staging)
         extracted = pathlib.Path(staging) / FILTERED_ZIP.removesuffix(".zip")
         if not (extracted / "train").is_dir() or not (extracted / "validation").is_dir():
             raise data.DataFileError(f"{FILTERED_ZIP} holds no train/ and validation/ folders")
@@ -315,14 +301,11 @@ def _extract_filtered(folder):
 def load_cats_vs_dogs(
     path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, data_dir=None, download=True, plan_only=False
 ):
-    """Cats vs dogs from the first place that has it: `path`, $TLKERAS_MIRROR/cats_vs_dogs, the Keras cache, tfds.
-
-    When the tensorflow-datasets download fails, the TensorFlow tutorial's smaller archive (`FILTERED_ZIP`:
-    2,000 training and 1,000 validation images) is used instead, with a banner; ``splits.source`` says which
-    it was. Folders (flat or split layout) are checked file by file; `max_per_class` caps every source the same
-    way. Returns `ImageSplits` with parts "train", "validation" (and "test"); ``plan_only=True`` returns the
-    `tlk.data.Plan`. Introduced in notebook 02.
-    """
+    """Cats vs dogs (`ImageSplits`: "train", "validation", maybe "test") from the first place that has it: `path`,
+    $TLKERAS_MIRROR/cats_vs_dogs, the Keras cache, else tensorflow-datasets; when that download fails, the
+    TensorFlow tutorial's `FILTERED_ZIP` (2,000 training and 1,000 validation images) with a banner, and
+    ``splits.source`` says so. Files are checked one by one; `max_per_class` caps every source the same way.
+    ``plan_only=True`` returns the `tlk.data.Plan`. Introduced in notebook 02."""
 
     def check(folder):
         try:
@@ -333,8 +316,10 @@ def load_cats_vs_dogs(
     def fetch(url):
         if url == TFDS_URL:
             return load_tfds(data_dir, seed, fractions, max_per_class)
-        print("=" * 78, f"tensorflow-datasets failed ({plan.problems[-1]}).", f"FALLBACK: the TensorFlow tutorial "
-              f"archive {url}: 2,000 training and 1,000 validation images instead of about 23,000.", "=" * 78, sep="\n")  # fmt: skip
+        print(
+            f"{'=' * 78}\ntensorflow-datasets failed ({plan.problems[-1]}).\nFALLBACK: the TensorFlow tutorial archive"
+        )
+        print(f"{url}: 2,000 training and 1,000 validation images instead of about 23,000.\n{'=' * 78}")
         splits = data.fetch({FILTERED_ZIP: url}, "datasets", lambda folder: check(_extract_filtered(folder)), 66)
         splits.source = f"fallback:{FILTERED_ZIP} from {url} (tensorflow-datasets failed)"
         return splits
@@ -350,7 +335,7 @@ def load_cats_vs_dogs(
     if plan_only:
         return plan
     splits = plan.run(fetch)
-    print(f"{splits.summary()}")
+    print(splits.summary())
     return splits
 
 
