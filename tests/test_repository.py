@@ -6,23 +6,30 @@ import pathlib
 import re
 
 import pytest
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# What a Colab runtime had preinstalled when this was written (Nov 2026 images ship these or newer):
-# runtime lower bounds must not exceed them, so installing tlkeras on Colab upgrades nothing big.
-COLAB = {
-    "tensorflow": "2.19",
-    "keras": "3.10",
-    "tensorflow-datasets": "4.9.9",
-    "importlib_resources": "6.5",
-    "matplotlib": "3.10",
-    "numpy": "2.0",
-    "pillow": "11.1",
-    "scikit-learn": "1.6",
-}
+
+
+def pins(path):
+    """{name: version} of the ``name==version`` lines of a constraints file (names lower-cased, "_" -> "-")."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9_.-]+)==([^\s#;]+)", line)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+# What Colab's GPU runtime has preinstalled (constraints/colab.txt, from googlecolab/backend-info): runtime lower
+# bounds must not exceed it, so installing tlkeras on Colab upgrades nothing big.
+COLAB = pins(ROOT / "constraints" / "colab.txt")
 DEV_ONLY = {"jupyterlab", "nbval", "pytest", "nbclient", "nbconvert", "nbformat", "ruff", "ipykernel", "psutil"}
 
 
@@ -140,9 +147,11 @@ def _version(text):
 
 
 def test_runtime_dependencies_are_what_the_notebooks_import_and_fit_colab():
-    runtime = _requirements(PYPROJECT["project"]["dependencies"])
+    runtime = {
+        name.replace("_", "-"): bound for name, bound in _requirements(PYPROJECT["project"]["dependencies"]).items()
+    }
     assert not set(runtime) & DEV_ONLY, "tools for developers belong in the [lab]/[test] extras"
-    assert set(runtime) == set(COLAB)
+    assert set(runtime) <= set(COLAB), "constraints/colab.txt pins every runtime dependency"
     too_new = {name: bound for name, bound in runtime.items() if bound and _version(bound) > _version(COLAB[name])}
     assert too_new == {}, "a lower bound above Colab's preinstalled version makes pip upgrade it"
     extras = PYPROJECT["project"]["optional-dependencies"]
@@ -169,3 +178,20 @@ def test_readme_gives_the_commands_and_ci_uses_the_test_one():
     assert "bash course.sh test" in (ROOT / ".ci" / "run").read_text()
     course = (ROOT / "course.sh").read_text()
     assert "ruff check" in course and "ruff format --check" in course
+
+
+def test_lowest_constraints_are_the_declared_lower_bounds():
+    runtime = {
+        name.replace("_", "-"): bound for name, bound in _requirements(PYPROJECT["project"]["dependencies"]).items()
+    }
+    lowest = pins(ROOT / "constraints" / "lowest.txt")
+    assert set(lowest) == set(runtime)
+    # the pin is the bound itself, or its first release when the bound names none (tensorflow 2.16 -> 2.16.1)
+    drift = {
+        name: (bound, lowest[name])
+        for name, bound in runtime.items()
+        if _version(lowest[name])[: len(_version(bound))] != _version(bound)
+    }
+    assert drift == {}
+    python = re.search(r"^# python: (\S+)", (ROOT / "constraints" / "lowest.txt").read_text(), re.M).group(1)
+    assert PYPROJECT["project"]["requires-python"] == f">={python}"

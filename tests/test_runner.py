@@ -1,12 +1,23 @@
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from tlkeras import runner
+import tlkeras
+from tlkeras import config, runner
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def write_notebook(folder, name, sources):
@@ -96,11 +107,56 @@ def test_cli_rejects_unknown_notebook_before_loading_tensorflow():
     assert result.stdout.split() == ["2", "False"], result.stderr
 
 
-def test_cli_help_lists_profiles():
+def test_cli_rejects_an_unknown_profile_with_the_config_choices():
     result = subprocess.run(
-        [sys.executable, "-m", "tlkeras", "run", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tlkeras", "doctor", "--profile", "gpu"], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0 and "{smoke,cpu,full,auto}" in result.stdout
+    assert result.returncode == 2 and "invalid choice: 'gpu'" in result.stderr
+    assert all(f"'{name}'" in result.stderr for name in (*config.PROFILES, "auto"))
+
+
+def test_cli_version_is_the_package_version():
+    result = subprocess.run([sys.executable, "-m", "tlkeras", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"tlkeras {tlkeras.__version__}"
+
+
+def test_a_runtime_only_install_names_the_extra_to_install():
+    # as after `pip install tlkeras` without [lab]: the runner's packages cannot be imported
+    code = (
+        "import sys\nsys.modules['nbformat'] = None\nfrom tlkeras.__main__ import main\n"
+        "sys.exit(main(['run', '--notebooks', '01']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert 'nbformat is not installed): pip install "tlkeras[lab]"' in result.stderr
+
+
+def test_cli_takes_a_notebook_folder(course):
+    result = subprocess.run(
+        [sys.executable, "-m", "tlkeras", "run", "--folder", str(course), "--notebooks", "03"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "available: 01_ok, 02_broken" in result.stderr
+
+
+def test_an_installed_copy_finds_the_notebooks_it_ships(tmp_path):
+    # Lay the package out as its wheel does (pyproject: notebooks/ -> tlkeras/notebooks) away from any checkout.
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    assert setuptools["package-dir"] == {"tlkeras.notebooks": "notebooks"}
+    assert setuptools["package-data"]["tlkeras.notebooks"] == ["*.ipynb"]
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "tlkeras", site / "tlkeras", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", site / "tlkeras" / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    code = (
+        f"import sys\nsys.path.insert(0, {str(site)!r})\nimport tlkeras\nprint(tlkeras.__file__)\n"
+        "from tlkeras.__main__ import main\nsys.exit(main(['run', '--notebooks', '99']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.stdout.strip() == str(site / "tlkeras" / "__init__.py")
+    shipped = ", ".join(p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    assert result.returncode == 2 and f"available: {shipped}" in result.stderr
 
 
 def test_injection_follows_the_parameters_cell_or_goes_first():

@@ -5,30 +5,12 @@ first use (``tlk.data``, ``tlk.inits``, ...). Notebooks call ``tlk.setup(seed=..
 """
 
 import importlib
+import pkgutil
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # the Setup cells install the tag v<__version__> (tests/test_colab.py)
 
-_SUBMODULES = (
-    "backbones",
-    "cache",
-    "config",
-    "data",
-    "diagnostics",
-    "doctor",
-    "experiments",
-    "ham10000",
-    "images",
-    "inits",
-    "metrics",
-    "models",
-    "plots",
-    "pretraining",
-    "results",
-    "runner",
-    "sampling",
-    "strategy",
-    "training",
-)
+# Every module in this folder is an attribute (tlk.data, tlk.inits, ...), imported on first use.
+_SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
 def setup(seed=0, **kwargs):

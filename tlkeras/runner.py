@@ -2,6 +2,8 @@
 
 ``python -m tlkeras run`` (see README). The profile is injected the way papermill does it: a cell tagged
 ``injected-parameters`` after the cell tagged ``parameters``, so the notebook's own literal stays untouched.
+The notebooks come from the checkout's ``notebooks/`` folder, else from the copy installed with the package
+(``tlkeras/notebooks``), else from the folder you name (``--folder``).
 """
 
 import json
@@ -15,7 +17,15 @@ import nbformat
 
 from tlkeras import config, results
 
-NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+
+def _default_folder():
+    # A checkout (editable install, or PYTHONPATH) has notebooks/ beside the package; a wheel ships them inside it.
+    checkout = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+    installed = pathlib.Path(__file__).resolve().parent / "notebooks"
+    return checkout if any(checkout.glob("[0-9][0-9]_*.ipynb")) else installed
+
+
+NOTEBOOK_DIR = _default_folder()
 
 
 def find_notebooks(selection=None, folder=NOTEBOOK_DIR):
@@ -23,7 +33,7 @@ def find_notebooks(selection=None, folder=NOTEBOOK_DIR):
     folder = pathlib.Path(folder)
     available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if not available:
-        raise FileNotFoundError(f"no course notebooks (NN_name.ipynb) in {folder}")
+        raise FileNotFoundError(f"no course notebooks (NN_name.ipynb) in {folder}; name a folder with --folder")
     if not selection:
         return available
     chosen = []
@@ -54,7 +64,8 @@ class MemoryWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _sample(self):
+    def sample(self):
+        """Update `peak_mb` now (the thread also does it every `interval` seconds)."""
         if self.pid is None:
             return
         try:
@@ -75,31 +86,39 @@ class MemoryWatch:
 
     def _loop(self):
         while not self._stop.wait(self.interval):
-            self._sample()
+            self.sample()
 
     def start(self, pid):
         self.pid = pid
         self._thread.start()
 
     def stop(self):
-        self._sample()
+        self.sample()
         self._stop.set()
 
 
 def _progress(stem, total, watch):
+    """nbclient hooks that print which cell runs (with its first line) and, when it ends, time and peak memory."""
     started = time.monotonic()
     done = [0]
     tty = sys.stdout.isatty()
 
+    def show(message):
+        print("\r\033[K" + message if tty else message, end="" if tty else "\n", flush=True)
+
+    def on_cell_start(cell, cell_index, **_):
+        if cell.cell_type == "code":
+            first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")[:60]
+            show(f"[{stem}] cell {done[0] + 1}/{total} running: {first}")
+
     def on_cell_complete(cell, cell_index, **_):
-        watch._sample()
+        watch.sample()
         if cell.cell_type != "code":
             return
         done[0] += 1
-        message = f"[{stem}] cell {done[0]}/{total}  {time.monotonic() - started:6.0f} s  {watch.peak_mb:6.0f} MB peak"
-        print("\r" + message if tty else message, end="" if tty else "\n", flush=True)
+        show(f"[{stem}] cell {done[0]}/{total}  {time.monotonic() - started:6.0f} s  {watch.peak_mb:6.0f} MB peak")
 
-    return on_cell_complete
+    return on_cell_start, on_cell_complete
 
 
 def execute(path, out_dir, profile, timeout=None):
@@ -118,13 +137,15 @@ def execute(path, out_dir, profile, timeout=None):
     kernel_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ log lines out of the progress
     total = sum(cell.cell_type == "code" for cell in notebook.cells)
     watch = MemoryWatch()
+    on_cell_start, on_cell_complete = _progress(path.stem, total, watch)
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         allow_errors=False,
         resources={"metadata": {"path": str(path.parent)}},
-        on_cell_complete=_progress(path.stem, total, watch),
+        on_cell_start=on_cell_start,
+        on_cell_complete=on_cell_complete,
         on_notebook_start=lambda **_: watch.start(getattr(client.km.provisioner, "pid", None)),
     )
     started = time.monotonic()
@@ -209,8 +230,9 @@ def run(profile="auto", notebooks=None, out="build", timeout=None, folder=NOTEBO
             if key in summary and summary[key] != value:
                 summary["_run"]["conflicts"].append(f"{key}: {path.stem} overrides an earlier value")
             summary[key] = value
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-    (out_dir / "results.md").write_text(_markdown(summary))
+        # after every notebook, so an interrupted run (Ctrl-C) keeps the summary of what finished
+        (out_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        (out_dir / "results.md").write_text(_markdown(summary))
     failed = [stem for stem, info in summary["_run"]["notebooks"].items() if info["status"] != "ok"]
     print(
         f"wrote {out_dir}/results.json and results.md; "
