@@ -21,7 +21,6 @@ from tlkeras import config, data
 
 ORIGIN_ENV = "TLKERAS_WEIGHTS_ORIGIN"  # another server with Keras' folder layout (the tests use a local one)
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
-STAND_IN = getattr(config, "STAND_IN", "mobilenet_0.25")  # smoke only: the ImageNet weights the mirror holds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +175,7 @@ def _plan(name, alpha, size, include_top, download=True):
     fixes = (
         f"go online, so {file_name} (about {size_mb:.0f} MB) is downloaded from {url}",
         f"put {file_name} into ${config.MIRROR_ENV}/keras/models/ or {data.keras_home() / 'models'}/",
-        f"offline on a CPU: PROFILE='smoke' continues with the stand-in {STAND_IN} when its weights are on disk",
+        f"offline on a CPU: PROFILE='smoke' continues with the stand-in {config.STAND_IN} when its weights are on disk",
     )
     urls = (url,) if download else ()
     return data.plan(
@@ -199,15 +198,16 @@ def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=Fal
 
     Searched in the mirror and the Keras cache, else downloaded. `profile` "cpu" and "full" never substitute:
     nothing usable raises `FileNotFoundError` with the places searched and the fixes. "smoke" downloads nothing:
-    it continues with the stand-in `STAND_IN` when its weights are on disk, else with random weights, and prints
-    a banner. ``plan_only=True`` returns the `tlk.data.Plan` instead (nothing downloaded or printed). Notebook 02.
+    it continues with the stand-in `tlk.config.STAND_IN` when its weights are on disk, else with random
+    weights, and prints a banner. ``plan_only=True`` returns the `tlk.data.Plan` instead (nothing is downloaded
+    or printed): the doctor's question. Introduced in notebook 02.
     """
     profile = config.resolve_profile(profile)
     name, alpha = split_name(name, alpha)
     size = int(input_size or APPLICATIONS[name].input_size)
     requested = _label(name, alpha)
     plan = _plan(name, alpha, size, include_top, download=profile != "smoke")
-    stand_in, stand_alpha = split_name(STAND_IN)
+    stand_in, stand_alpha = split_name(config.STAND_IN)
     if plan.kind == "missing" and profile == "smoke" and (stand_in, stand_alpha) != (name, alpha):
         stand_size = APPLICATIONS[stand_in].input_size if input_size is None or include_top else size
         other = _plan(stand_in, stand_alpha, stand_size, include_top, download=False)
@@ -215,11 +215,11 @@ def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=Fal
             other.what += f" (smoke: stand-in for {requested})"
             if plan_only:
                 return other
-            searched = "\n  - ".join(plan.problems)
-            note = f"{plan.what} not found:\n  - {searched}\nThe smoke profile continues with {STAND_IN} as a STAND-IN"
+            searched = "".join(f"\n  - {problem}" for problem in plan.problems)
+            note = f"{plan.what} not found:{searched}\nSmoke continues with {config.STAND_IN} from {other.where}"
             return _announce("STAND-IN BACKBONE", Weights(name=stand_in, alpha=stand_alpha, input_size=stand_size,
                              path=str(other.found), plan=other, requested=requested, note=note))  # fmt: skip
-        plan.problems += [f"stand-in {STAND_IN}: {problem}" for problem in other.problems]
+        plan.problems += [f"stand-in {config.STAND_IN}: {problem}" for problem in other.problems]
     if plan_only:
         return plan
     try:
