@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from tlkeras import metrics
 
@@ -42,7 +43,7 @@ def test_clinical_report_with_a_malignant_group():
             [0.0, 0.1, 0.9],  # nv, right
         ]
     )
-    report = metrics.clinical_report(y, probabilities, names, group=("akiec", "mel"))
+    report = metrics.clinical_report(y, probabilities, names, malignant=("akiec", "mel"))
     assert report["accuracy"] == pytest.approx(4 / 6)
     # per-class recall: akiec 1/1, mel 1/2, nv 2/3 -> balanced accuracy is their mean
     assert report["balanced_accuracy"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
@@ -56,3 +57,17 @@ def test_clinical_report_with_a_malignant_group():
     np.testing.assert_allclose(
         metrics.group_score(probabilities, names, ("akiec", "mel")), [0.8, 0.4, 0.2, 0.7, 0.9, 0.1]
     )
+
+
+def test_prior_weights_rescore_a_test_set_at_other_class_shares():
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2])
+    y_pred = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 0, 0, 0])  # recall 3/4, 1/2, 1/2
+    weights = metrics.prior_weights(y_true, [1, 1, 1])
+    balanced = skm.accuracy_score(y_true, y_pred, sample_weight=weights)
+    assert balanced == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    # a population of 80 % class 0 and 10 % each of 1 and 2: 0.8 * 3/4 + 0.1 * 1/2 + 0.1 * 1/2
+    weights = metrics.prior_weights(y_true, [8, 1, 1])
+    assert skm.accuracy_score(y_true, y_pred, sample_weight=weights) == pytest.approx(0.7)
+    assert weights[y_true == 0].sum() == pytest.approx(0.8)
+    with pytest.raises(ValueError, match=r"\[1\]"):
+        metrics.prior_weights(np.array([0, 2]), [1, 1, 1])

@@ -60,6 +60,8 @@ def test_class_weights_equalise_total_weight():
     weights = sampling.class_weights(labels, 3)
     totals = [weights[c] * np.sum(labels == c) for c in (0, 1)]
     assert totals[0] == pytest.approx(totals[1]) and weights[2] == 0.0
+    # n / (k * n_c) worked by hand: 100 / (2 * 90) and 100 / (2 * 10)
+    assert weights[0] == pytest.approx(100 / 180) and weights[1] == pytest.approx(5.0)
 
 
 def test_balanced_and_proportions():

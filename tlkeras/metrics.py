@@ -1,4 +1,5 @@
-"""Clinical metrics on top of `sklearn.metrics`: sensitivity, specificity, one-vs-rest ROC AUC, grouped ROC.
+"""Clinical metrics on top of `sklearn.metrics`: sensitivity, specificity, one-vs-rest ROC AUC, grouped ROC,
+and weights that rescore a test set at other class shares (prior shift).
 
 Every ROC curve, AUC, confusion matrix and balanced accuracy comes from scikit-learn; this module only
 arranges them the way a clinical paper reports them. Introduced in notebook 05.
@@ -37,16 +38,31 @@ def group_score(probabilities, class_names, group):
     return np.asarray(probabilities)[:, columns].sum(axis=1)
 
 
-def clinical_report(y_true, probabilities, class_names, group=None, group_name="malignant"):
+def prior_weights(y_true, shares):
+    """Sample weights giving class c a total weight shares[c]: a metric computed with them (``sample_weight=``)
+    is the one expected on a population with those class shares, from this set's per-class behaviour.
+
+    Equal shares turn `accuracy_score` into `balanced_accuracy_score`. Raises ValueError when a class with a
+    positive share has no example here.
+    """
+    y_true, shares = np.asarray(y_true), np.asarray(shares, dtype=float) / np.sum(shares)
+    counts = np.bincount(y_true, minlength=len(shares))
+    missing = np.flatnonzero((shares > 0) & (counts == 0))
+    if missing.size:
+        raise ValueError(f"classes {missing.tolist()} have a positive share but no example to weight")
+    return (shares / np.maximum(counts, 1))[y_true]
+
+
+def clinical_report(y_true, probabilities, class_names, malignant=None):
     """The figures a clinical classification paper reports, as a dict.
 
     Args:
         y_true: integer labels; probabilities: (N, classes) softmax outputs.
-        group: class names forming a binary question (e.g. malignant vs benign), scored by `group_score`.
+        malignant: class names whose summed probability (`group_score`) scores a malignant-vs-benign question.
     Returns:
         rows (per class: n, sensitivity, specificity, auc), confusion, accuracy, balanced_accuracy (sklearn),
-        macro_auc (mean of the defined one-vs-rest AUCs) and, with `group`, ``<group_name>_auc`` and
-        ``<group_name>_roc`` (false- and true-positive rates from `sklearn.metrics.roc_curve`).
+        macro_auc (mean of the defined one-vs-rest AUCs) and, with `malignant`, ``malignant_auc`` and
+        ``malignant_roc`` (false- and true-positive rates from `sklearn.metrics.roc_curve`).
     """
     y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)
     count = len(class_names)
@@ -64,10 +80,10 @@ def clinical_report(y_true, probabilities, class_names, group=None, group_name="
         balanced_accuracy=float(skm.balanced_accuracy_score(y_true, y_pred)),
         macro_auc=float(np.nanmean(aucs)),
     )
-    if group is not None:
-        positive = np.isin(y_true, [list(class_names).index(name) for name in group])
-        score = group_score(probabilities, class_names, group)
+    if malignant is not None:
+        positive = np.isin(y_true, [list(class_names).index(name) for name in malignant])
+        score = group_score(probabilities, class_names, malignant)
         fpr, tpr, _ = skm.roc_curve(positive, score)
-        report[f"{group_name}_auc"] = float(skm.roc_auc_score(positive, score))
-        report[f"{group_name}_roc"] = (fpr, tpr)
+        report["malignant_auc"] = float(skm.roc_auc_score(positive, score))
+        report["malignant_roc"] = (fpr, tpr)
     return report

@@ -8,6 +8,7 @@ notebook 05 (grouped splits, class weights, balanced sampling).
 import collections
 
 import numpy as np
+from sklearn.utils import class_weight
 
 
 def _check_fractions(fractions):
@@ -95,27 +96,27 @@ def per_class(labels, count, seed=0, exclude=None):
 
 
 def class_weights(labels, num_classes):
-    """Keras ``class_weight`` dict n / (k * n_c): every present class contributes equally to the loss."""
-    counts = np.bincount(np.asarray(labels), minlength=num_classes)
-    present = counts > 0
-    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
-    return {i: float(w) for i, w in enumerate(weights)}
+    """Keras ``class_weight`` dict from sklearn's ``compute_class_weight("balanced")``: n / (k * n_c), so every
+    present class contributes equally to the loss; 0.0 for classes absent from `labels`."""
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    weights = dict(zip(present.tolist(), class_weight.compute_class_weight("balanced", classes=present, y=labels)))
+    return {c: float(weights.get(c, 0.0)) for c in range(num_classes)}
 
 
-def balanced(labels, count=None, seed=0):
-    """Shuffled positions resampled with replacement so every present class appears `count` times
-    (default: as often as the largest class)."""
+def balanced(labels, seed=0):
+    """Shuffled positions resampled with replacement so every present class appears as often as the largest."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
-    count = count or max(int(np.sum(labels == c)) for c in classes)
+    count = max(int(np.sum(labels == c)) for c in classes)
     picks = [rng.choice(np.flatnonzero(labels == c), count, replace=True) for c in classes]
     return rng.permutation(np.concatenate(picks))
 
 
-def to_proportions(labels, proportions, seed=0, minimum=1):
+def to_proportions(labels, proportions, seed=0):
     """Sorted positions whose class shares follow `proportions` (one number per class), keeping as many
-    examples as the data allow."""
+    examples as the data allow (at least one of every class given a positive proportion)."""
     labels = np.asarray(labels)
     share = np.asarray(proportions, dtype=float) / np.sum(proportions)
     counts = np.bincount(labels, minlength=len(share))
@@ -123,7 +124,7 @@ def to_proportions(labels, proportions, seed=0, minimum=1):
     if not usable.any():
         raise ValueError("no class is both present and given a positive proportion")
     total = np.min(counts[usable] / share[usable])
-    wanted = np.where(usable, np.maximum(minimum, np.floor(share * total)), 0).astype(int)
+    wanted = np.where(usable, np.maximum(1, np.floor(share * total)), 0).astype(int)
     rng = np.random.default_rng(seed)
     picks = [
         rng.choice(np.flatnonzero(labels == c), min(wanted[c], counts[c]), replace=False)
