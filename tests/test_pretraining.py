@@ -14,9 +14,10 @@ def low_rank_data(n=256, dim=20, rank=3, seed=0):
 
 
 def test_autoencoder_shapes_and_names():
-    model = pretraining.autoencoder(12, 5, activation="tanh", noise_stddev=0.1)
-    assert model.get_layer("encoder").kernel.shape == (12, 5)
-    assert model.get_layer("decoder").kernel.shape == (5, 12)
+    model = pretraining.autoencoder(12, 5, activation="tanh", noise_stddev=0.1, index=3)
+    assert model.name == "autoencoder_3"
+    assert model.get_layer("encoder_3").kernel.shape == (12, 5)
+    assert model.get_layer("decoder_3").kernel.shape == (5, 12)
     assert model.output.shape == (None, 12)
     with pytest.raises(ValueError, match="positive"):
         pretraining.autoencoder(12, 0)
@@ -25,71 +26,77 @@ def test_autoencoder_shapes_and_names():
 def test_autoencoder_takes_the_start_it_is_given():
     small = pretraining.autoencoder(300, 200, kernel_initializer="small_random", seed=3)
     glorot = pretraining.autoencoder(300, 200, kernel_initializer="glorot_uniform", seed=3)
-    small_std = float(np.std(small.get_layer("encoder").kernel.numpy()))
-    glorot_std = float(np.std(glorot.get_layer("encoder").kernel.numpy()))
+    small_std = float(np.std(small.get_layer("encoder_1").kernel.numpy()))
+    glorot_std = float(np.std(glorot.get_layer("encoder_1").kernel.numpy()))
     assert abs(small_std - 0.01) < 0.001  # 0.01 * N(0, 1)
     assert abs(glorot_std - np.sqrt(2 / 500)) < 0.005  # Var = 2 / (fan_in + fan_out)
 
 
-def test_greedy_pretrain_rejects_bad_input():
-    with pytest.raises(ValueError, match="sizes"):
-        pretraining.greedy_pretrain(low_rank_data(), [])
-    with pytest.raises(ValueError, match="at least 2 examples"):
-        pretraining.greedy_pretrain(np.zeros(10), [4])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_encoder_starts_from_the_mlp_draw_of_its_seed(seed):
+    # notebook 06 compares a pretrained net with the Glorot net of the same seed: for every seed and layer
+    # the encoder must start from exactly that net's hidden-layer weights, so only pretraining differs
+    reference = tlk.models.mlp(hidden=(8, 6, 4), activation="sigmoid", input_shape=(20,), seed=seed)
+    other_seed = tlk.models.mlp(hidden=(8, 6, 4), activation="sigmoid", input_shape=(20,), seed=seed + 1)
+    for index, (fan_in, units) in enumerate([(20, 8), (8, 6), (6, 4)], start=1):
+        encoder = pretraining.autoencoder(fan_in, units, seed=seed, index=index).get_layer(f"encoder_{index}")
+        expected = reference.get_layer(f"hidden_{index}").kernel.numpy()
+        np.testing.assert_array_equal(encoder.kernel.numpy(), expected)
+        assert not np.array_equal(encoder.kernel.numpy(), other_seed.get_layer(f"hidden_{index}").kernel.numpy())
 
 
-def test_greedy_pretrain_starts_each_encoder_from_the_mlp_draw():
-    # with a zero learning rate nothing moves, so each encoder must still hold the Glorot draw that
-    # tlk.models.mlp(seed=5) gives the same layer: pretrained and Glorot nets differ only by training
-    encoders, _ = pretraining.greedy_pretrain(
-        low_rank_data(n=64), [8, 4], kernel_initializer="glorot_uniform", epochs=1, learning_rate=0.0, seed=5
-    )
-    reference = tlk.models.mlp(hidden=(8, 4), activation="sigmoid", input_shape=(20,), seed=5)
-    for index, encoder in enumerate(encoders, start=1):
-        np.testing.assert_array_equal(encoder.kernel.numpy(), reference.get_layer(f"hidden_{index}").kernel.numpy())
-
-
-@pytest.mark.slow
-def test_greedy_pretrain_stacks_frozen_encoders_that_learn():
-    x = low_rank_data(n=2048)
-    encoders, histories = pretraining.greedy_pretrain(
-        x, [8, 4], activation="sigmoid", epochs=4, batch_size=32, learning_rate=0.01, seed=1
-    )
-    assert [tuple(e.kernel.shape) for e in encoders] == [(20, 8), (8, 4)]
-    assert all(not e.trainable for e in encoders)
-    assert all(e.get_config()["activation"] == "sigmoid" for e in encoders)
-    for history in histories:
-        assert "val_loss" in history.history
-        # each autoencoder must reconstruct its input clearly better at the end than at the start
-        assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+def stack_and_train(x, freeze):
+    """One greedy round as notebook 06 writes it: train autoencoder 1, then autoencoder 2 on top of its encoder."""
+    first = pretraining.autoencoder(x.shape[1], 8, seed=0, index=1)
+    first.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    first.fit(x, x, batch_size=32, epochs=2, verbose=0)
+    encoder = first.get_layer("encoder_1")
+    encoder.trainable = not freeze
+    codes = keras.ops.convert_to_numpy(encoder(x))
+    second = pretraining.autoencoder(8, 4, seed=0, index=2)
+    model = keras.Sequential([keras.Input((x.shape[1],)), encoder, second])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    before = [w.copy() for w in encoder.get_weights()]
+    history = model.fit(x, codes, batch_size=32, epochs=3, verbose=0)
+    moved = any(not np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
+    return history, moved, len(model.trainable_weights)
 
 
 @pytest.mark.slow
-def test_pretrained_mlp_reuses_the_mlp_builder_and_copies_weights():
-    x = low_rank_data()
-    encoders, _ = pretraining.greedy_pretrain(x, [8, 4], activation="tanh", epochs=1, seed=2)
+def test_a_frozen_encoder_stays_put_while_the_next_autoencoder_learns():
+    x = low_rank_data(n=1024)
+    history, moved, trainable = stack_and_train(x, freeze=True)
+    assert not moved and trainable == 4  # only the new encoder and decoder (kernel and bias each) train
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+    _, moved_unfrozen, trainable_unfrozen = stack_and_train(x, freeze=False)
+    assert moved_unfrozen and trainable_unfrozen == 6  # without trainable = False the layer below moves too
+
+
+def test_pretrained_mlp_copies_the_encoders_into_the_mlp_builder():
+    encoders = [
+        pretraining.autoencoder(20, 8, activation="tanh", seed=5, index=1).get_layer("encoder_1"),
+        pretraining.autoencoder(8, 4, activation="tanh", seed=7, index=2).get_layer("encoder_2"),
+    ]
     model = pretraining.pretrained_mlp(encoders, input_shape=(20,), num_classes=3, seed=0)
-    reference = tlk.models.mlp(hidden=(8, 4), activation="tanh", input_shape=(20,), num_classes=3)
+    reference = tlk.models.mlp(hidden=(8, 4), activation="tanh", input_shape=(20,), num_classes=3, seed=0)
     assert [layer.name for layer in model.layers] == [layer.name for layer in reference.layers]
     for index, encoder in enumerate(encoders, start=1):
-        for copied, original in zip(model.get_layer(f"hidden_{index}").get_weights(), encoder.get_weights()):
-            np.testing.assert_array_equal(copied, original)
+        np.testing.assert_array_equal(model.get_layer(f"hidden_{index}").kernel.numpy(), encoder.kernel.numpy())
+    np.testing.assert_array_equal(
+        model.get_layer("output").kernel.numpy(), reference.get_layer("output").kernel.numpy()
+    )
     assert model.get_layer("hidden_1").get_config()["activation"] == "tanh"
     assert all(layer.trainable for layer in model.layers)  # fine-tuning trains the whole stack
-    probabilities = model.predict(x[:5], verbose=0)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_load_encoders_checks_sizes_and_layer_names():
-    encoder_model = pretraining.autoencoder(20, 8)
-    encoder = encoder_model.get_layer("encoder")
-    wrong_width = tlk.models.mlp(hidden=(6,), input_shape=(20,))
-    with pytest.raises(ValueError, match="sizes must match"):
-        pretraining.load_encoders(wrong_width, [encoder])
-    too_shallow = tlk.models.mlp(hidden=(8,), input_shape=(20,))
-    second = pretraining.autoencoder(8, 4).get_layer("encoder")
-    with pytest.raises(ValueError, match="hidden_2"):
-        pretraining.load_encoders(too_shallow, [encoder, second])
+def test_pretrained_mlp_rejects_encoders_that_do_not_stack():
+    first = pretraining.autoencoder(784, 8).get_layer("encoder_1")
+    wrong = pretraining.autoencoder(6, 4, index=2).get_layer("encoder_2")  # expects 6 inputs, gets 8
+    with pytest.raises(ValueError, match="hidden_2 has kernel shape"):
+        pretraining.pretrained_mlp([first, wrong])
+    mixed = pretraining.autoencoder(8, 4, activation="tanh", index=2).get_layer("encoder_2")
+    with pytest.raises(ValueError, match="share one activation"):
+        pretraining.pretrained_mlp([first, mixed])
     with pytest.raises(ValueError, match="at least one"):
         pretraining.pretrained_mlp([])
 
