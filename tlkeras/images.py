@@ -163,9 +163,10 @@ class ImageSplits:
         return dataset(self.paths(name), self.labels(name), image_size, preprocess, batch_size, shuffle, augment, seed)
 
     def summary(self):
-        """One line: source, classes, the size of each part and how many files were skipped."""
+        """Source, classes, the size of each part, and the skipped files (the first five by name)."""
         sizes = ", ".join(f"{name} {self.count(name)}" for name in self.parts)
-        return f"{self.source}: classes {self.class_names}; {sizes}; skipped {len(self.skipped)} files"
+        skipped = "".join(f"\n  skipped {path.name}: {reason}" for path, reason in self.skipped[:5])
+        return f"{self.source}: classes {self.class_names}; {sizes}; skipped {len(self.skipped)} files{skipped}"
 
 
 def _class_dirs(folder):
@@ -244,8 +245,7 @@ def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None, verbose=
     files, labels, split_of = zip(*[entry for entry in kept if entry[0] in usable]) if usable else ((), (), ())
     splits = split_files(list(files), labels, names, split_of, seed, fractions, f"folder:{root}", skipped)
     if verbose:
-        print(f"{splits.summary()} ({layout} layout)")
-        print("".join(f"  skipped {path.name}: {reason}\n" for path, reason in skipped[:5]), end="")
+        print(f"({layout} layout) {splits.summary()}")
     return splits
 
 
