@@ -140,7 +140,7 @@ def report(profile="auto", notebooks=None, network=None, folder=None):
             if plan.kind == "local":
                 print(f"  ok       {plan.what}: {plan.where}")
             elif answering:
-                size = f" ({plan.size_mb:,.0f} MB)" if plan.size_mb else ""
+                size = f" ({plan.size_mb:,.0f} MB)" if plan.size_mb and answering[0] == plan.urls[0] else ""
                 print(f"  download {plan.what}{size} from {answering[0]}")
             else:
                 failures += 1

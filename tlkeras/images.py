@@ -317,7 +317,7 @@ def load_cats_vs_dogs(
         if url == TFDS_URL:
             return load_tfds(data_dir, seed, fractions, max_per_class)
         print(
-            f"{'=' * 78}\ntensorflow-datasets failed ({plan.problems[-1]}).\nFALLBACK: the TensorFlow tutorial archive"
+            f"{'=' * 78}\ntensorflow-datasets failed ({plan.problems[-1].splitlines()[0]}).\nFALLBACK: the TensorFlow tutorial archive"
         )
         print(f"{url}: 2,000 training and 1,000 validation images instead of about 23,000.\n{'=' * 78}")
         splits = data.fetch({FILTERED_ZIP: url}, "datasets", lambda folder: check(_extract_filtered(folder)), 66)
