@@ -36,7 +36,7 @@ def _weights(settings, profile):
 NEEDS = {  # notebook number -> what it loads: each entry returns that loader's plan for the notebook's settings
     "01": (_fashion,),
     "02": (_cats, _weights),
-    "03": (_cats, _weights),
+    "03": (_cats, _weights, _fashion),
     "04": (_fashion,),
     "05": (_skin, _weights),
     "06": (_fashion,),
