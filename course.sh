@@ -38,7 +38,7 @@ check_python() {
 install() {  # install <python> <what> <pip arguments...>: say what and how big, then let pip show its progress
   local python="$1" what="$2"; shift 2
   echo "== installing $what"
-  echo "   (about 150 packages: TensorFlow is a ~600 MB download and ~2 GB installed, the rest ~300 MB; a few minutes the first time)"
+  echo "   (about 150 packages; TensorFlow alone is a 600 MB download; the environment takes about 2.8 GB; a few minutes the first time)"
   "$python" -m pip install --upgrade --progress-bar on pip | grep -v "^Requirement already satisfied" || true
   "$python" -m pip install --progress-bar on "$@"
 }
