@@ -336,8 +336,11 @@ def load_fashion_mnist(path=None, download=True, origin_url=None, plan_only=Fals
         f"export {config.MIRROR_ENV}=/path/to/mirror holding fashion-mnist/{FASHION_FILES[0]} and the other three",
     )
     urls = (base,) if download else ()
-    found = plan("Fashion-MNIST", "fashion-mnist", _read_fashion, path, urls, 30, fixes, debian=True)
+    planned = plan("Fashion-MNIST", "fashion-mnist", _read_fashion, path, urls, 30, fixes, debian=True)
     if plan_only:
-        return found
-    files = lambda url: {name: url + name for name in FASHION_FILES}  # noqa: E731
-    return found.run(lambda url: fetch(files(url), "datasets/fashion-mnist", _read_fashion))
+        return planned
+
+    def download_from(url):
+        return fetch({name: url + name for name in FASHION_FILES}, "datasets/fashion-mnist", _read_fashion)
+
+    return planned.run(download_from)
