@@ -9,7 +9,6 @@ Exit status 1 when a notebook cannot run here, with the fix. Shown in the README
 
 import ast
 import json
-import os
 import pathlib
 import shutil
 
@@ -104,29 +103,22 @@ def needs(path, profile):
     return plans, chosen
 
 
-def _free_memory_gb():
-    try:
-        import psutil
-
-        return psutil.virtual_memory().available / 2**30
-    except ImportError:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
-
-
 def report(profile="auto", notebooks=None, network=None, folder=None):
     """Print the preflight table; return 0 when every chosen notebook can run here, else 1.
 
     `network` (True/False) overrides the per-server check, for tests.
     """
-    from tlkeras import runner  # finds the notebooks; imported here so notebook_settings needs no nbformat
+    import psutil  # with runner (which finds the notebooks): the [lab] extra, so notebook_settings needs neither
+
+    from tlkeras import runner
 
     name, why = config.explain_profile(profile)
     gpus = config.gpu_names()
     cache = config.cache_dir()
     print(f"profile: {name} ({why})")
+    memory, disk = psutil.virtual_memory().available / 2**30, shutil.disk_usage(cache).free / 2**30
     print(
-        f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; free memory {_free_memory_gb():.1f} GB; "
-        f"free disk {shutil.disk_usage(cache).free / 2**30:.1f} GB at {cache}"
+        f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; free memory {memory:.1f} GB; free disk {disk:.1f} GB at {cache}"
     )
     downloads = f"off (${config.OFFLINE_ENV} is set)" if data.offline() else "on"
     print(f"mirror: {config.mirror_dir() or 'none'}; downloads: {downloads}")
