@@ -158,8 +158,8 @@ def check_weights(path, file_hash=None):
 
 
 def _plan(name, alpha, size, include_top, download=True):
-    """The `tlk.data.Plan` for one backbone's weight file: the first place whose copy passes `check_weights`,
-    else Keras' download address (or ``$TLKERAS_WEIGHTS_ORIGIN`` in its place)."""
+    """The `tlk.data.Plan` for one backbone's weight file (the first place whose copy passes `check_weights`, else
+    Keras' download address or ``$TLKERAS_WEIGHTS_ORIGIN`` in its place) and the download that executes it."""
     files = _candidates(name, alpha, size, include_top)
     file_name, url, _ = files[0]
     url = url.replace(KERAS_ORIGIN, data.origin(ORIGIN_ENV, KERAS_ORIGIN))
@@ -177,20 +177,13 @@ def _plan(name, alpha, size, include_top, download=True):
         f"put {file_name} into ${config.MIRROR_ENV}/keras/models/ or {data.keras_home() / 'models'}/",
         f"offline on a CPU: PROFILE='smoke' continues with the stand-in {config.STAND_IN} when its weights are on disk",
     )
-    urls = (url,) if download else ()
-    return data.plan(
-        f"ImageNet weights {file_name}", name, check, urls=urls, size_mb=size_mb, fixes=fixes, kind="models"
-    )
 
+    def fetch(url):  # a cached copy that failed its check above is replaced, never trusted
+        (data.keras_home() / "models" / file_name).unlink(missing_ok=True)
+        return data.fetch({file_name: url}, "models", check=check, size_mb=size_mb)
 
-def _download(url, file_name, file_hash, size_mb):
-    (data.keras_home() / "models" / file_name).unlink(missing_ok=True)  # a copy that failed its check is replaced
-
-    def check(folder):
-        check_weights(folder / file_name, file_hash)
-        return folder / file_name
-
-    return data.fetch({file_name: url}, "models", check=check, size_mb=size_mb)
+    what, urls = f"ImageNet weights {file_name}", (url,) if download else ()
+    return data.plan(what, name, check, urls=urls, size_mb=size_mb, fixes=fixes, kind="models"), fetch
 
 
 def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=False, plan_only=False):
@@ -206,11 +199,11 @@ def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=Fal
     name, alpha = split_name(name, alpha)
     size = int(input_size or APPLICATIONS[name].input_size)
     requested = _label(name, alpha)
-    plan = _plan(name, alpha, size, include_top, download=profile != "smoke")
+    plan, fetch = _plan(name, alpha, size, include_top, download=profile != "smoke")
     stand_in, stand_alpha = split_name(config.STAND_IN)
     if plan.kind == "missing" and profile == "smoke" and (stand_in, stand_alpha) != (name, alpha):
         stand_size = APPLICATIONS[stand_in].input_size if input_size is None or include_top else size
-        other = _plan(stand_in, stand_alpha, stand_size, include_top, download=False)
+        other, _ = _plan(stand_in, stand_alpha, stand_size, include_top, download=False)
         if other.kind == "local":
             other.what += f" (smoke: stand-in for {requested})"
             if plan_only:
@@ -223,8 +216,7 @@ def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=Fal
     if plan_only:
         return plan
     try:
-        file_name, _, file_hash = keras_weight_file(name, alpha, size, include_top)
-        found = plan.run(lambda url: _download(url, file_name, file_hash, plan.size_mb))
+        found = plan.run(fetch)
     except FileNotFoundError as error:
         if profile != "smoke":
             raise
