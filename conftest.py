@@ -14,7 +14,8 @@ def pytest_collection_modifyitems(config, items):
 
     With two xdist workers (`bash course.sh test`, which passes --no-loadscope-reorder so this order is kept)
     the long notebooks start at once and the many short tests fill in at the end, instead of the longest
-    notebook starting last and running alone. Cells keep their order: the sort is stable and per file.
+    notebook starting last and running alone. Cells keep their order: the sort is stable and per file. A test
+    module that runs notebooks itself (the browser test) sets ``SUITE_MINUTES`` and is ordered among them.
     """
     from tlkeras import doctor
 
@@ -25,4 +26,8 @@ def pytest_collection_modifyitems(config, items):
             minutes[path] = float(doctor.notebook_settings(path)[0].get(profile, {}).get("minutes") or 0)
         except (OSError, ValueError, TypeError):
             minutes[path] = 0.0
+    for item in items:  # a test file that runs notebooks itself (tests/browser) states its minutes as SUITE_MINUTES
+        module = getattr(item, "module", None)
+        if item.path not in minutes and getattr(module, "SUITE_MINUTES", None) is not None:
+            minutes[item.path] = float(module.SUITE_MINUTES)
     items.sort(key=lambda item: -minutes.get(item.path, -1.0))  # unit tests (-1 -> 1) after every notebook
