@@ -71,3 +71,25 @@ def test_prior_weights_rescore_a_test_set_at_other_class_shares():
     assert weights[y_true == 0].sum() == pytest.approx(0.8)
     with pytest.raises(ValueError, match=r"\[1\]"):
         metrics.prior_weights(np.array([0, 2]), [1, 1, 1])
+
+
+def test_chance_levels_worked_by_hand():
+    # one positive, one negative, random scores: AUC is 0 or 1 with probability 1/2 each -> standard deviation 1/2
+    assert metrics.chance_auc_se(1, 1) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    aucs = [skm.roc_auc_score([1] * 30 + [0] * 50, rng.random(80)) for _ in range(4000)]
+    assert np.std(aucs) == pytest.approx(metrics.chance_auc_se(30, 50), rel=0.05)
+    # two classes of 4 and 16 examples, guessing each with probability 1/2: sqrt(0.25/4 + 0.25/16) / 2
+    labels = np.array([0] * 4 + [1] * 16)
+    assert metrics.chance_balanced_accuracy_se(labels, 2) == pytest.approx(np.sqrt(0.25 / 4 + 0.25 / 16) / 2)
+
+
+def test_paired_balanced_accuracy_gain():
+    y_true = np.array([0, 0, 0, 0, 1, 1])
+    before = np.array([0, 0, 1, 1, 0, 0])  # recall 1/2, 0 -> balanced 1/4
+    after = np.array([0, 0, 0, 1, 1, 0])  # recall 3/4, 1/2 -> balanced 5/8
+    gain, error = metrics.paired_balanced_accuracy_gain(y_true, before, after)
+    assert gain == pytest.approx(5 / 8 - 1 / 4)
+    # changes: class 0 (0, 0, 1, 0) var 1/4 over 4; class 1 (1, 0) var 1/2 over 2
+    assert error == pytest.approx(np.sqrt(0.25 / 4 + 0.5 / 2) / 2)
+    assert metrics.paired_balanced_accuracy_gain(y_true, before, before) == (0.0, 0.0)

@@ -53,6 +53,32 @@ def prior_weights(y_true, shares):
     return (shares / np.maximum(counts, 1))[y_true]
 
 
+def chance_auc_se(n_positive, n_negative):
+    """Standard error of the ROC AUC of a score that carries no information (true AUC 0.5) on this many positive
+    and negative examples (Hanley & McNeil 1982): how far above 0.5 an AUC must be to beat chance."""
+    return float(np.sqrt((n_positive + n_negative + 1) / (12 * n_positive * n_negative)))
+
+
+def chance_balanced_accuracy_se(y_true, num_classes):
+    """Standard error of the balanced accuracy of uniform random guessing (expected 1/k) on these labels."""
+    counts = np.bincount(np.asarray(y_true), minlength=num_classes)
+    counts = counts[counts > 0]
+    p = 1 / num_classes
+    return float(np.sqrt(np.sum(p * (1 - p) / counts)) / len(counts))
+
+
+def paired_balanced_accuracy_gain(y_true, before, after):
+    """Balanced accuracy of predictions `after` minus `before` on the same examples, and its standard error.
+
+    Paired, as McNemar's test: per class, the mean and variance of each example's change in correctness.
+    """
+    y_true = np.asarray(y_true)
+    change = (np.asarray(after) == y_true).astype(float) - (np.asarray(before) == y_true)
+    groups = [change[y_true == c] for c in np.unique(y_true)]
+    variance = sum(g.var(ddof=1) / len(g) for g in groups if len(g) > 1)
+    return float(np.mean([g.mean() for g in groups])), float(np.sqrt(variance) / len(groups))
+
+
 def clinical_report(y_true, probabilities, class_names, malignant=None):
     """The figures a clinical classification paper reports, as a dict.
 
