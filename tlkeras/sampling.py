@@ -8,7 +8,6 @@ notebook 05 (grouped splits, class weights, balanced sampling).
 import collections
 
 import numpy as np
-from sklearn.utils import class_weight
 
 
 def _check_fractions(fractions):
@@ -98,6 +97,8 @@ def per_class(labels, count, seed=0, exclude=None):
 def class_weights(labels, num_classes):
     """Keras ``class_weight`` dict from sklearn's ``compute_class_weight("balanced")``: n / (k * n_c), so every
     present class contributes equally to the loss; 0.0 for classes absent from `labels`."""
+    from sklearn.utils import class_weight  # imported here: sklearn adds seconds to every `import tlkeras.images`
+
     labels = np.asarray(labels)
     present = np.unique(labels)
     weights = dict(zip(present.tolist(), class_weight.compute_class_weight("balanced", classes=present, y=labels)))
