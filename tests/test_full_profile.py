@@ -88,16 +88,17 @@ def write_measurements():
 
 def test_cats_vs_dogs_sample_sizes_fit_the_real_data():
     p02, p03 = full_settings("02"), full_settings("03")
-    assert (
-        p02["backbone"] == p03["backbone"] == "resnet50" and p02["max_per_class"] is None and p03["per_class"] is None
-    )
-    smallest_train = int(CATS_VS_DOGS_SMALLEST_CLASS * CATS_VS_DOGS_FRACTIONS[0])
+    assert p02["backbone"] == p03["backbone"] == "resnet50"
+    per_class = [cap for cap in (p02["max_per_class"], p03["per_class"]) if cap is not None]
+    assert all(cap <= CATS_VS_DOGS_SMALLEST_CLASS for cap in per_class), "a cap above the smallest class"
+    smallest = min([CATS_VS_DOGS_SMALLEST_CLASS, *[p03["per_class"] or CATS_VS_DOGS_SMALLEST_CLASS]])
+    smallest_train = int(smallest * CATS_VS_DOGS_FRACTIONS[0])
     smallest_val = int(CATS_VS_DOGS_SMALLEST_CLASS * CATS_VS_DOGS_FRACTIONS[1])
-    n_train = 2 * smallest_train  # at least this many training images whatever the class balance
-    assert p02["scratch_per_class"] <= smallest_val <= smallest_train
-    assert p03["rate_images"] <= n_train and p03["rate_images"] // 4 <= 2 * smallest_val
+    n_train = 2 * smallest_train  # at least this many training images in 03 whatever the class balance
+    assert p02["scratch_per_class"] <= smallest_val
     for batches, size in (("demo_batches", "batch_size"), ("bn_steps", "bn_batch_size"), ("distributed_batches", "batch_size")):  # fmt: skip
         assert p03[batches] * p03[size] <= n_train, (batches, size)
+    assert p03.get("rate_images", 0) <= n_train
     assert CATS_VS_DOGS * CATS_VS_DOGS_FRACTIONS[0] >= n_train
 
 
@@ -116,7 +117,7 @@ def test_ham10000_lesion_grouped_split_fits_the_settings(mirror):
     )
     assert all(np.bincount(labels[part], minlength=7).min() > 0 for part in parts), "every class in every part"
     p05 = full_settings("05")
-    assert p05["max_per_class"] is None and p05["finetune_images"] is None  # the whole training split
+    assert p05["max_per_class"] is None and p05.get("finetune_images") is None  # the whole training split
     assert p05["transfusion_images"] <= sizes[0] and max(p05["batch_size"], p05["head_batch_size"]) <= min(sizes)
 
 
@@ -157,6 +158,8 @@ def test_inception_v3_stages_of_05():
     base = backbones.load(p05["backbone"], "full", input_size=p05["image_size"], weights=None).model
     size = base.input_shape[1]
     assert size == 299 and base.output_shape == (None, 2048) and models.first_conv(base).kernel.shape[-2] == 3
+    if p05.get("frozen_until"):  # 05 fine-tunes the layers after this one
+        assert p05["frozen_until"] in [layer.name for layer in base.layers], p05["frozen_until"]
     head = models.new_head(base.output_shape[1:], num_classes=7, dropout=p05["dropout"], hidden=p05["hidden"])
     inputs = keras.Input((size, size, 3))
     model = keras.Model(inputs, head(base(inputs, training=False)))
