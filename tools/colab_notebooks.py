@@ -27,11 +27,10 @@ DRIVE_PARAMETER = (
     "KEEP_ON_DRIVE = False  # on Colab, True keeps downloads and caches on Google Drive between sessions\n"
 )
 DRIVE_CALL = "tlk.config.use_drive(KEEP_ON_DRIVE)  # Colab only: mount Drive and keep the caches there\n"
-# The old and the new install block at the top of the Setup cell (up to the line after the %pip line).
+# The old and the new install block of the Setup cell (after its `import sys`), up to its `import tlkeras` check.
 OLD_INSTALL = re.compile(
-    r'import sys\n\n?if "google\.colab" in sys\.modules:.*\n\s+%pip install [^\n]*tlkeras[^\n]*\n'
-    r"(try:\n    import tlkeras\nexcept ImportError:.*?\n    raise\n)?",
-    re.S,
+    r'if "google\.colab" in sys\.modules:[^\n]*\n(?:[ \t]+#[^\n]*\n)*[ \t]+%pip install [^\n]*tlkeras[^\n]*\n'
+    r"(?:try:\n    import tlkeras\nexcept ImportError:[^\n]*\n[^\n]*\n    raise\n)?"
 )
 
 
@@ -44,8 +43,6 @@ def version():
 def install_block(tag):
     url = f"git+https://github.com/{REPOSITORY}@{tag}"
     return (
-        "import sys\n"
-        "\n"
         'if "google.colab" in sys.modules:  # on Colab: this release of the course package (a few hundred kB;\n'
         "    # TensorFlow, Keras and the rest are preinstalled there, so pip upgrades nothing big)\n"
         f'    %pip install "tlkeras @ {url}"\n'
@@ -77,7 +74,7 @@ def update(notebook, tag):
     if len(setup) != 1:
         raise ValueError(f"expected one Setup cell mentioning google.colab, found {len(setup)}")
     source, count = OLD_INSTALL.subn(lambda _: install_block(tag), _source(setup[0]), count=1)
-    if count != 1:
+    if count != 1 or "import sys\n" not in source[: source.index("google.colab")]:
         raise ValueError("the Setup cell does not start with the expected install block:\n" + _source(setup[0])[:300])
     setup[0]["source"] = _lines(source)
     parameters = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
