@@ -1,10 +1,13 @@
-"""Tests for tlkeras.training: per-layer rates (rate 0 = frozen twin), a fit that resumes after a kill, BN, resets."""
+"""Tests for tlkeras.training: per-layer rates (rate 0 = frozen twin), a fit that resumes after a kill, BN, resets,
+timers and weight snapshots."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -138,7 +141,8 @@ def test_a_run_killed_after_its_first_epoch_resumes_without_losing_or_repeating_
             child.kill()
     assert child.returncode == -signal.SIGKILL
     assert (run_dir / "backup").exists()
-    assert [row["epoch"] for row in training.read_epoch_log(run_dir)] == [0]
+    logged = (run_dir / training.EPOCH_LOG).read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in logged] == [0]
 
     env["STALL"] = "0"
     resumed = subprocess.run(
@@ -234,3 +238,71 @@ def test_reset_optimizer_makes_a_second_run_identical_and_a_stale_one_differs():
     model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     for a, b in zip(first, model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_rate_zero_is_not_freezing_for_batchnorm():
+    """The scope of "freezing = learning rate 0" (notebook 03): a BN layer given rate 0 still normalises with
+    batch statistics and updates its moving averages during fit; a frozen one (trainable=False) does neither."""
+    import keras
+
+    moved = {}
+    for frozen in (False, True):
+        model = _bn_net()
+        bn = model.get_layer("bn")
+        before = bn.moving_mean.numpy().copy()
+        if frozen:
+            bn.trainable = False
+            groups = []
+        else:
+            groups = [(bn, 0.0)]
+        optimizer = training.layer_rate_optimizer(keras.optimizers.Adam(1e-2), groups)
+        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        images = np.random.default_rng(0).normal(2.0, 3.0, (32, 8, 8, 3)).astype("float32")
+        model.fit(images, np.arange(32) % 2, epochs=1, batch_size=8, verbose=0)
+        moved[frozen] = not np.array_equal(bn.moving_mean.numpy(), before)
+        assert np.array_equal(bn.gamma.numpy(), np.ones(16))  # rate 0 or frozen: the learned scale never moves
+    assert moved == {False: True, True: False}
+
+
+def test_timer_measures_the_block_and_lets_errors_through():
+    with training.Timer() as timer:
+        time.sleep(0.05)
+    assert 0.05 <= timer.seconds < 2.0
+    with pytest.raises(RuntimeError, match="inside"):
+        with training.Timer() as failing:
+            raise RuntimeError("inside the block")
+    assert failing.seconds >= 0.0  # set even when the block raised
+
+
+def test_snapshot_is_a_copy_and_unchanged_notices_the_smallest_change():
+    model = _model()
+    layers = [model.get_layer("bottom"), model.get_layer("head")]
+    before = training.snapshot(layers)
+    assert training.unchanged(layers, before)
+    kernel, bias = layers[1].get_weights()
+    kernel[0, 0] = np.nextafter(kernel[0, 0], np.float32(np.inf))  # one float step on one weight
+    layers[1].set_weights([kernel, bias])
+    assert not training.unchanged(layers, before)
+    assert not np.array_equal(before[1][0], kernel)  # the snapshot kept the old value
+    assert training.unchanged(layers[:1], before[:1])
+
+
+def test_epoch_timer_times_every_epoch_and_prints_a_line_per_epoch_with_a_label(capsys):
+    import keras
+
+    class SlowSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                time.sleep(0.3)
+
+    model = _model()
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.BinaryCrossentropy(from_logits=True))
+    labelled, quiet = training.epoch_timer("demo"), training.epoch_timer()
+    # the timers' epoch starts run before the slow callback's: both count its 0.3 s in epoch 2
+    model.fit(*_data(), epochs=3, batch_size=16, verbose=0, callbacks=[labelled, quiet, SlowSecondEpoch()])
+    for timer in (labelled, quiet):
+        assert len(timer.seconds) == 3 and timer.seconds[1] >= 0.3 > timer.seconds[2]
+        assert timer.steady == pytest.approx((timer.seconds[1] + timer.seconds[2]) / 2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["demo epoch 1/3", "demo epoch 2/3", "demo epoch 3/3"]
+    assert "loss" in lines[0] and lines[0].endswith(" s)")

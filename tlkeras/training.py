@@ -29,8 +29,8 @@ def _epoch_log_callback(path):
     return EpochLog()
 
 
-def read_epoch_log(directory):
-    """The epochs a (possibly interrupted and resumed) `fit_resumable` run finished, as dicts. Notebook 03."""
+def _read_epoch_log(directory):
+    """The epochs a (possibly interrupted and resumed) `fit_resumable` run finished, as dicts."""
     path = pathlib.Path(directory) / EPOCH_LOG
     if not path.exists():
         return []
@@ -42,12 +42,12 @@ def _saved_epoch(backup):
     return json.loads(meta.read_text())["epoch"] if meta.exists() else 0
 
 
-def fit_resumable(model, train, validation_data, epochs, directory, callbacks=(), fresh=False, verbose=0, **fit_kwargs):
+def fit_resumable(model, train, validation_data, epochs, directory, callbacks=(), fresh=False, **fit_kwargs):
     """`model.fit` checkpointed after every epoch in `directory`; rerun after an interruption to resume.
 
     Weights, optimizer state and the epoch counter are restored, so no epoch is lost or repeated.
     A run that finishes deletes its backup (the next call starts afresh); `fresh=True` discards an old one.
-    Returns the history of all epochs of this run (including those before an interruption) as a dict.
+    Other keyword arguments go to `model.fit` (Keras shows its progress bar unless `verbose=0`). Returns the history of all epochs of this run (including those before an interruption) as a dict.
     Introduced in notebook 03.
     """
     import keras
@@ -57,7 +57,7 @@ def fit_resumable(model, train, validation_data, epochs, directory, callbacks=()
     if fresh and backup.exists():
         shutil.rmtree(backup)
     done = _saved_epoch(backup) if backup.exists() else 0
-    rows = read_epoch_log(directory)[:done]  # a kill between saving and logging must not repeat an epoch
+    rows = _read_epoch_log(directory)[:done]  # a kill between saving and logging must not repeat an epoch
     directory.mkdir(parents=True, exist_ok=True)
     log.write_text("".join(json.dumps(row) + "\n" for row in rows))
     if done:
@@ -67,12 +67,11 @@ def fit_resumable(model, train, validation_data, epochs, directory, callbacks=()
         train,
         validation_data=validation_data,
         epochs=epochs,
-        verbose=verbose,
         callbacks=[restore, _epoch_log_callback(log), *callbacks],
         **fit_kwargs,
     )
     history = {}
-    for row in read_epoch_log(directory):
+    for row in _read_epoch_log(directory):
         for key, value in row.items():
             history.setdefault(key, []).append(value)
     return history
@@ -89,13 +88,13 @@ def _variable_factors(groups):
     return factors
 
 
-def layer_rate_optimizer(optimizer, groups, default=1.0):
+def layer_rate_optimizer(optimizer, groups):
     """A copy of `optimizer` where each group of layers learns at `factor` x the base learning rate. Notebook 03.
 
     Args:
         optimizer: a Keras optimizer instance (Adam, SGD, RMSprop, ...); its config is copied.
-        groups: list of (layers, factor) pairs; a factor of 0 leaves those weights exactly unchanged.
-        default: factor for variables not in any group (the new head, usually).
+        groups: list of (layers, factor) pairs; a factor of 0 leaves those weights exactly unchanged. Variables in
+            no group (the new head, usually) learn at the base rate.
     """
     if getattr(optimizer, "weight_decay", None):
         raise ValueError("weight decay would still move a group with factor 0; use an optimizer without it")
@@ -105,7 +104,7 @@ def layer_rate_optimizer(optimizer, groups, default=1.0):
     class LayerRateOptimizer(base):
         def build(self, variables):
             super().build(variables)
-            self._factors = [factors.get(v.path, default) for v in variables]
+            self._factors = [factors.get(v.path, 1.0) for v in variables]
 
         def update_step(self, gradient, variable, learning_rate):
             factor = self._factors[self._get_variable_index(variable)]
@@ -141,8 +140,12 @@ def unchanged(layers, before):
     return all(np.array_equal(a, b) for layer, old in zip(layers, before) for a, b in zip(layer.get_weights(), old))
 
 
-def epoch_timer():
-    """A Keras callback whose `.seconds` lists each epoch's wall-clock seconds (validation included). Notebook 02."""
+def epoch_timer(label=None):
+    """A Keras callback whose `.seconds` lists each epoch's wall-clock seconds (validation included). Notebook 02.
+
+    With a `label` it also prints one line per epoch (the label, the epoch, its metrics and seconds), a compact
+    progress report for long fits.
+    """
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
@@ -154,6 +157,9 @@ def epoch_timer():
 
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._start)
+            if label is not None:
+                shown = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
+                print(f"{label} epoch {epoch + 1}/{self.params.get('epochs')}: {shown} ({self.seconds[-1]:.1f} s)")
 
         @property
         def steady(self):
