@@ -354,7 +354,9 @@ def _saved_outputs(path):
 def test_notebook_runs_all_cells_in_jupyterlab(browser, lab, name):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     shot = SHOTS / f"{pathlib.Path(name).stem}.png"
-    shot.unlink(missing_ok=True)
+    failed_shot = shot.with_name(f"{shot.stem}-failed.png")
+    for old in (shot, failed_shot):  # no picture from an earlier run survives this one
+        old.unlink(missing_ok=True)
     try:
         panel = open_notebook(page, lab, name)
         spec = lab.api("kernelspecs")
@@ -378,7 +380,7 @@ def test_notebook_runs_all_cells_in_jupyterlab(browser, lab, name):
         assert not any(cell.get("outputs") for cell in committed), "outputs were written into the repository"
     except BaseException:
         SHOTS.mkdir(parents=True, exist_ok=True)  # what the page showed when it failed
-        page.screenshot(path=str(SHOTS / f"{pathlib.Path(name).stem}-failed.png"))
+        page.screenshot(path=str(failed_shot))
         raise
     finally:
         page.close()
