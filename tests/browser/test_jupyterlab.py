@@ -15,6 +15,7 @@ failure message a broken notebook gives.
 """
 
 import ast
+import importlib.util
 import io
 import json
 import os
@@ -62,11 +63,22 @@ def _unavailable(reason):
     pytest.skip(f"{reason}: {INSTALL}")
 
 
+def chromium_executable():
+    """The system Chromium this test can drive, or None."""
+    found = [shutil.which(name) for name in ("chromium", "chromium-browser")]
+    return next((path for path in [*CHROMIUM, *found] if path and os.access(path, os.X_OK)), None)
+
+
+def can_run():
+    """Whether Chromium and Playwright are both here (the repository's conftest.py then lets this test stand in
+    for the nbval run of the same notebooks)."""
+    return chromium_executable() is not None and importlib.util.find_spec("playwright") is not None
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright."""
-    found = [shutil.which(name) for name in ("chromium", "chromium-browser")]
-    executable = next((path for path in [*CHROMIUM, *found] if path and os.access(path, os.X_OK)), None)
+    executable = chromium_executable()
     if executable is None:
         _unavailable(f"no Chromium at {' or '.join(CHROMIUM)}")
     try:
