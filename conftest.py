@@ -41,7 +41,7 @@ def _browser_stands_in_for_nbval(config, items):
     """Run a notebook once, not twice: when the browser test (tests/browser) is collected and can run, it executes
     notebooks 01 and 02 cell by cell in JupyterLab and fails on any error output, as nbval-lax does, so their nbval
     items are dropped. Without Chromium or Playwright the browser test skips and nbval runs them as before."""
-    browser = [item for item in items if getattr(getattr(item, "module", None), "NOTEBOOKS", None) is not None]
+    browser = [item for item in items if item.get_closest_marker("browser") and hasattr(item.module, "can_run")]
     if not browser or not browser[0].module.can_run():
         return
     names = set(browser[0].module.NOTEBOOKS)
