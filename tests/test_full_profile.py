@@ -92,7 +92,7 @@ def test_cats_vs_dogs_sample_sizes_fit_the_real_data():
     per_class = [cap for cap in (p02["max_per_class"], p03["per_class"]) if cap is not None]
     assert all(cap <= CATS_VS_DOGS_SMALLEST_CLASS for cap in per_class), "a cap above the smallest class"
     smallest = min([CATS_VS_DOGS_SMALLEST_CLASS, *[p03["per_class"] or CATS_VS_DOGS_SMALLEST_CLASS]])
-    smallest_train = int(smallest * CATS_VS_DOGS_FRACTIONS[0])
+    smallest_train = int(smallest * 0.6)  # 03 splits 0.6 / 0.2 / 0.2 (train / validation / test)
     smallest_val = int(CATS_VS_DOGS_SMALLEST_CLASS * CATS_VS_DOGS_FRACTIONS[1])
     n_train = 2 * smallest_train  # at least this many training images in 03 whatever the class balance
     assert p02["scratch_per_class"] <= smallest_val
@@ -100,6 +100,9 @@ def test_cats_vs_dogs_sample_sizes_fit_the_real_data():
         assert p03[batches] * p03[size] <= n_train, (batches, size)
     assert p03.get("rate_images", 0) <= n_train
     assert CATS_VS_DOGS * CATS_VS_DOGS_FRACTIONS[0] >= n_train
+    # 03's distant target: Fashion-MNIST per class (train, validation from the training images, test)
+    train, validation, test = p03["distant_per_class"]
+    assert train + validation <= 6000 and test <= 1000, p03["distant_per_class"]
 
 
 def test_ham10000_lesion_grouped_split_fits_the_settings(mirror):
