@@ -93,3 +93,23 @@ def test_single_channel_equals_gray_copied_into_three_channels():
     np.testing.assert_allclose(one(gray).numpy(), model(np.repeat(gray, 3, axis=-1)).numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="3 channels"):
         models.first_conv(one)
+
+
+def test_clone_copies_the_weights_into_independent_layers():
+    model = models.mlp(hidden=(4,), input_shape=(3,), seed=1)
+    x = np.ones((2, 3), "float32")
+    copy = models.clone(model)
+    np.testing.assert_array_equal(copy(x).numpy(), model(x).numpy())
+    copy.get_layer("hidden_1").kernel.assign(np.zeros((3, 4), "float32"))
+    assert not np.array_equal(copy(x).numpy(), model(x).numpy())  # the original kept its own weights
+
+
+def test_clone_passes_its_keyword_arguments_to_clone_model():
+    model = models.mlp(hidden=(4,), input_shape=(3,), seed=1)
+    renamed = models.clone(
+        model,
+        clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "name": f"copy_{layer.name}"}),
+    )
+    np.testing.assert_array_equal(
+        renamed.get_layer("copy_hidden_1").kernel.numpy(), model.get_layer("hidden_1").kernel.numpy()
+    )

@@ -72,3 +72,23 @@ def test_balanced_and_proportions():
     assert np.bincount(labels[kept]).tolist() == [10, 10]
     kept = sampling.to_proportions(np.array([0] * 50 + [1] * 50), [0.8, 0.2], seed=0)
     assert np.bincount(np.array([0] * 50 + [1] * 50)[kept]).tolist() == [50, 12]
+
+
+def test_subset_is_seeded_nested_and_drawn_from_the_given_positions():
+    pool = np.arange(100, 200)
+    small, large = sampling.subset(pool, 10, seed=3), sampling.subset(pool, 30, seed=3)
+    assert np.all(np.diff(small) > 0) and np.isin(small, pool).all() and np.isin(small, large).all()
+    np.testing.assert_array_equal(small, sampling.subset(pool, 10, seed=3))
+    assert not np.array_equal(small, sampling.subset(pool, 10, seed=4))
+    shuffled = sampling.subset(50, None, seed=0, sort=False)
+    assert sorted(shuffled.tolist()) == list(range(50)) and not np.all(np.diff(shuffled) > 0)
+    with pytest.raises(ValueError, match="11 of 10"):
+        sampling.subset(10, 11)
+
+
+def test_check_sizes_names_every_shortfall():
+    sampling.check_sizes({"train": 10, "test": 5}, {"train": 10, "test": 9})
+    with pytest.raises(ValueError) as error:
+        sampling.check_sizes({"train": 11, "val": 3, "test": 20}, {"train": 10, "val": 3, "test": 9}, profile="full")
+    assert "'full'" in str(error.value) and "train needs 11" in str(error.value) and "test needs 20" in str(error.value)
+    assert "val" not in str(error.value) and "smaller profile" in str(error.value)

@@ -103,6 +103,14 @@ def submodel(model, layer_names):
     return keras.Model(inputs, outputs[0] if isinstance(layer_names, str) else outputs, name=f"{model.name}_upto")
 
 
+def clone(model, **clone_model_kwargs):
+    """An independent copy of `model`: ``keras.models.clone_model`` (new layers, new random weights, keyword
+    arguments passed on) with `model`'s weights then copied in. Used in notebooks 03, 04 and 05."""
+    copy = keras.models.clone_model(model, **clone_model_kwargs)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, name="head"):
     """A new top for a frozen backbone: [Dense(hidden, relu)], Dropout, Dense logits.
 

@@ -17,6 +17,34 @@ def _check_fractions(fractions):
     return fractions
 
 
+def subset(indices_or_n, size=None, seed=0, sort=True):
+    """`size` positions drawn without replacement from `indices_or_n` (an array of positions, or n for 0..n-1).
+
+    The draw is the first `size` of one seeded shuffle, so with the same seed a smaller subset lies inside a
+    larger one. Sorted by default; ``sort=False`` keeps the shuffled order. `size=None` takes them all.
+    """
+    pool = np.arange(indices_or_n) if np.ndim(indices_or_n) == 0 else np.asarray(indices_or_n)
+    size = len(pool) if size is None else int(size)
+    if not 0 <= size <= len(pool):
+        raise ValueError(f"cannot draw {size} of {len(pool)} positions")
+    chosen = np.random.default_rng(seed).permutation(pool)[:size]
+    return np.sort(chosen) if sort else chosen
+
+
+def check_sizes(wanted, available, profile=""):
+    """Raise ValueError naming every shortfall when `wanted[name]` exceeds `available[name]` (dicts name -> int).
+
+    Run it before training, so a profile asking for more examples than the data hold fails in seconds.
+    """
+    short = [
+        f"{name} needs {int(n)} but {int(available[name])} are available"
+        for name, n in wanted.items()
+        if int(n) > int(available[name])
+    ]
+    if short:
+        raise ValueError(f"profile {profile!r}: " + "; ".join(short) + "; use a smaller profile or lower these sizes")
+
+
 def split(labels, fractions=(0.8, 0.2), seed=0, groups=None):
     """Seeded split of positions 0..n-1 into one sorted index array per fraction, stratified by label.
 
