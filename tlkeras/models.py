@@ -1,7 +1,4 @@
-"""Model builders whose initializers are arguments, sub-models, new heads and first-convolution surgery.
-
-Introduced in notebook 01 (`mlp`, `deep_plain_net`); the others say where they first appear.
-"""
+"""Model builders whose initializers are arguments, sub-models, copies, new heads and first-convolution surgery."""
 
 import keras
 
@@ -23,38 +20,26 @@ def mlp(
     seed=0,
     name=None,
 ):
-    """A multilayer perceptron: Flatten, Dense layers ``hidden_1..`` and a softmax layer ``output``.
-
-    Introduced in notebook 01; used in 06.
-    """
+    """A multilayer perceptron: Flatten, Dense layers ``hidden_1..`` and a softmax layer ``output``. Notebook 01."""
     if not hidden or any(int(units) < 1 for units in hidden):
         raise ValueError(f"hidden must be a non-empty sequence of positive layer widths, got {hidden!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
-    for index, units in enumerate(hidden, start=1):
+    layers = [(f"hidden_{index}", int(units), activation, seed + index) for index, units in enumerate(hidden, start=1)]
+    for layer_name, units, layer_activation, layer_seed in [*layers, ("output", num_classes, "softmax", seed)]:
         x = keras.layers.Dense(
-            int(units),
-            activation=activation,
-            name=f"hidden_{index}",
-            kernel_initializer=_initializer(kernel_initializer, seed + index),
-            bias_initializer=_initializer(bias_initializer, seed + 1000 + index),
+            units,
+            activation=layer_activation,
+            name=layer_name,
+            kernel_initializer=_initializer(kernel_initializer, layer_seed),
+            bias_initializer=_initializer(bias_initializer, layer_seed + 1000),
         )(x)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        name="output",
-        kernel_initializer=_initializer(kernel_initializer, seed),
-        bias_initializer=_initializer(bias_initializer, seed + 1000),
-    )(x)
-    return keras.Model(inputs, outputs, name=name or "mlp")
+    return keras.Model(inputs, x, name=name or "mlp")
 
 
 def small_cnn(filters=(32, 64), dense=128, num_classes=10, seed=0, name=None):
     """A small CNN for 28 x 28 gray images: ``conv_i`` (3x3, ReLU, He normal) + max-pool blocks, global
-    average pooling, ``dense_1``, ``output``.
-
-    Introduced in notebook 04; used in 06.
-    """
+    average pooling, ``dense_1``, ``output``. Notebook 04."""
     inputs = keras.Input(shape=(28, 28, 1), name="image")
     x = inputs
     for index, count in enumerate(filters, start=1):
@@ -78,21 +63,15 @@ def small_cnn(filters=(32, 64), dense=128, num_classes=10, seed=0, name=None):
 
 
 def deep_plain_net(depth, width, activation, kernel_initializer, seed=0):
-    """A plain (no normalization, no skip connections) MLP with `depth` hidden layers of `width` units.
-
-    Introduced in notebook 01 (the 30-layer ReLU net of He et al. 2015).
-    """
-    if int(depth) < 1 or int(width) < 1:
-        raise ValueError(f"depth and width must be positive, got depth={depth!r}, width={width!r}")
-    hidden = [int(width)] * int(depth)
+    """A plain (no normalization, no skip connections) MLP with `depth` hidden layers of `width` units, like the
+    30-layer ReLU net of He et al. (2015). Notebook 01."""
+    hidden = [int(width)] * int(depth)  # mlp refuses an empty or zero-width `hidden`
     return mlp(hidden, activation, kernel_initializer, seed=seed, name=f"plain_{activation}_{depth}x{width}")
 
 
 def submodel(model, layer_names):
-    """A model from `model`'s inputs to the output of layer `layer_names` (a name, or a list of names).
-
-    Shares weights with `model`. Used in notebooks 02, 03, 06 and by `tlk.experiments.similarity_probe`.
-    """
+    """A model from `model`'s inputs to the output of layer `layer_names` (a name, or a list of names), sharing
+    `model`'s weights."""
     names = [layer.name for layer in model.layers]
     wanted = [layer_names] if isinstance(layer_names, str) else list(layer_names)
     missing = [name for name in wanted if name not in names]
@@ -104,8 +83,8 @@ def submodel(model, layer_names):
 
 
 def clone(model, **clone_model_kwargs):
-    """An independent copy of `model`: ``keras.models.clone_model`` (new layers, new random weights, keyword
-    arguments passed on) with `model`'s weights then copied in. Used in notebooks 03, 04 and 05."""
+    """An independent copy of `model`: ``keras.models.clone_model`` (new layers; keyword arguments passed on),
+    then `model`'s weights copied in."""
     copy = keras.models.clone_model(model, **clone_model_kwargs)
     copy.set_weights(model.get_weights())
     return copy
@@ -114,8 +93,7 @@ def clone(model, **clone_model_kwargs):
 def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, name="head"):
     """A new top for a frozen backbone: [Dense(hidden, relu)], Dropout, Dense logits.
 
-    It returns logits (one unit for two classes, else `num_classes`): compile it with
-    ``from_logits=True``. Introduced in notebook 02; used in 03 and 05.
+    It returns logits (one unit for two classes, else `num_classes`): compile it with ``from_logits=True``.
     """
     inputs = keras.Input(tuple(feature_shape), name="features")
     x = inputs
@@ -146,7 +124,7 @@ def single_channel(model):
     """A copy of `model` taking 1-channel input: the first convolution's RGB kernels summed into one.
 
     conv(g, w_r + w_g + w_b) = conv([g, g, g], [w_r, w_g, w_b]), so on a gray image the copy equals the
-    original on that image copied into three channels. Introduced in notebook 05.
+    original on that image copied into three channels. Notebook 05.
     """
     conv = first_conv(model)
     height, width = model.input_shape[1:3]

@@ -1,20 +1,9 @@
-"""Choosing examples: stratified and grouped splits, per-class caps and draws, balanced resampling.
-
-Every notebook that picks a subset of a data set uses these, so a cap or a split means the same thing
-whatever the source (mirror, folder, tfds, download). Introduced in notebook 02 (splits, caps) and
-notebook 05 (grouped splits, class weights, balanced sampling).
-"""
+"""Choosing examples: random subsets, size checks, stratified and grouped splits, per-class caps and draws,
+class weights and balanced resampling. Every notebook that picks a subset of a data set uses these."""
 
 import collections
 
 import numpy as np
-
-
-def _check_fractions(fractions):
-    fractions = np.asarray(fractions, dtype=float)
-    if fractions.ndim != 1 or len(fractions) < 2 or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be two or more non-negative numbers summing to 1, got {fractions.tolist()}")
-    return fractions
 
 
 def subset(indices_or_n, size=None, seed=0, sort=True):
@@ -32,10 +21,8 @@ def subset(indices_or_n, size=None, seed=0, sort=True):
 
 
 def check_sizes(wanted, available, profile=""):
-    """Raise ValueError naming every shortfall when `wanted[name]` exceeds `available[name]` (dicts name -> int).
-
-    Run it before training, so a profile asking for more examples than the data hold fails in seconds.
-    """
+    """Raise ValueError naming every shortfall when `wanted[name]` exceeds `available[name]` (dicts name -> int):
+    run before training, a profile asking for more examples than the data hold fails in seconds."""
     short = [
         f"{name} needs {int(n)} but {int(available[name])} are available"
         for name, n in wanted.items()
@@ -48,11 +35,12 @@ def check_sizes(wanted, available, profile=""):
 def split(labels, fractions=(0.8, 0.2), seed=0, groups=None):
     """Seeded split of positions 0..n-1 into one sorted index array per fraction, stratified by label.
 
-    With `groups` (for example lesion ids), every group lands whole in one part, so no group is seen in
-    training and again at test time; each group is assigned by the label most of its members carry.
+    With `groups` (for example lesion ids) every group lands whole in one part, assigned by its majority label,
+    so no group is seen in training and again at test time.
     """
-    labels = np.asarray(labels)
-    fractions = _check_fractions(fractions)
+    labels, fractions = np.asarray(labels), np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or len(fractions) < 2 or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must be two or more non-negative numbers summing to 1, got {fractions.tolist()}")
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     if len(groups) != len(labels):
         raise ValueError(f"{len(groups)} group ids but {len(labels)} labels")
@@ -77,10 +65,8 @@ def split(labels, fractions=(0.8, 0.2), seed=0, groups=None):
 
 
 def cap_per_class(labels, cap, seed=0, groups=None):
-    """Sorted positions keeping at most `cap` examples of each class (whole groups when `groups` is given).
-
-    `cap=None` keeps everything. Classes with fewer examples keep all of them.
-    """
+    """Sorted positions keeping at most `cap` examples of each class (whole groups when `groups` is given);
+    `cap=None` keeps everything."""
     labels = np.asarray(labels)
     if cap is None:
         return np.arange(len(labels))
@@ -104,10 +90,8 @@ def cap_per_class(labels, cap, seed=0, groups=None):
 
 
 def per_class(labels, count, seed=0, exclude=None):
-    """Shuffled positions of exactly `count` examples of every class, drawn without replacement.
-
-    Raises ValueError naming the class when one has too few examples left (after `exclude`).
-    """
+    """Shuffled positions of exactly `count` examples of every class, drawn without replacement; ValueError names
+    a class with too few examples left (after `exclude`)."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     allowed = np.ones(len(labels), bool)
