@@ -1,9 +1,5 @@
-"""Clinical metrics on top of `sklearn.metrics`: sensitivity, specificity, one-vs-rest ROC AUC, grouped ROC,
-and weights that rescore a test set at other class shares (prior shift).
-
-Every ROC curve, AUC, confusion matrix and balanced accuracy comes from scikit-learn; this module only
-arranges them the way a clinical paper reports them. Introduced in notebook 05.
-"""
+"""Clinical metrics for notebook 05, arranged the way a clinical paper reports them: every ROC curve, AUC,
+confusion matrix and balanced accuracy comes from `sklearn.metrics`. Also chance levels and prior-shift weights."""
 
 import numpy as np
 from sklearn import metrics as skm
@@ -32,18 +28,10 @@ def one_vs_rest_auc(y_true, scores):
     return np.array(aucs)
 
 
-def group_score(probabilities, class_names, group):
-    """Probability of any class in `group` (e.g. the malignant diagnoses): the sum of their columns."""
-    columns = [list(class_names).index(name) for name in group]
-    return np.asarray(probabilities)[:, columns].sum(axis=1)
-
-
 def prior_weights(y_true, shares):
     """Sample weights giving class c a total weight shares[c]: a metric computed with them (``sample_weight=``)
-    is the one expected on a population with those class shares, from this set's per-class behaviour.
-
-    Equal shares turn `accuracy_score` into `balanced_accuracy_score`. Raises ValueError when a class with a
-    positive share has no example here.
+    is the one expected on a population with those class shares (equal shares turn `accuracy_score` into
+    `balanced_accuracy_score`). Raises ValueError when a class with a positive share has no example here.
     """
     y_true, shares = np.asarray(y_true), np.asarray(shares, dtype=float) / np.sum(shares)
     counts = np.bincount(y_true, minlength=len(shares))
@@ -80,15 +68,11 @@ def paired_balanced_accuracy_gain(y_true, before, after):
 
 
 def clinical_report(y_true, probabilities, class_names, malignant=None):
-    """The figures a clinical classification paper reports, as a dict.
+    """A dict of rows (per class: n, sensitivity, specificity, auc), confusion, accuracy, balanced_accuracy and
+    macro_auc (mean of the defined one-vs-rest AUCs) from integer labels and (N, classes) probabilities.
 
-    Args:
-        y_true: integer labels; probabilities: (N, classes) softmax outputs.
-        malignant: class names whose summed probability (`group_score`) scores a malignant-vs-benign question.
-    Returns:
-        rows (per class: n, sensitivity, specificity, auc), confusion, accuracy, balanced_accuracy (sklearn),
-        macro_auc (mean of the defined one-vs-rest AUCs) and, with `malignant`, ``malignant_auc`` and
-        ``malignant_roc`` (false- and true-positive rates from `sklearn.metrics.roc_curve`).
+    With `malignant` (class names), the summed probability of those classes scores malignant vs benign:
+    ``malignant_auc`` and ``malignant_roc`` (false- and true-positive rates from `sklearn.metrics.roc_curve`).
     """
     y_true, probabilities = np.asarray(y_true), np.asarray(probabilities)
     count = len(class_names)
@@ -108,7 +92,7 @@ def clinical_report(y_true, probabilities, class_names, malignant=None):
     )
     if malignant is not None:
         positive = np.isin(y_true, [list(class_names).index(name) for name in malignant])
-        score = group_score(probabilities, class_names, malignant)
+        score = probabilities[:, [list(class_names).index(name) for name in malignant]].sum(axis=1)
         fpr, tpr, _ = skm.roc_curve(positive, score)
         report["malignant_auc"] = float(skm.roc_auc_score(positive, score))
         report["malignant_roc"] = (fpr, tpr)
