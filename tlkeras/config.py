@@ -33,7 +33,6 @@ def gpu_names():
 
 
 def gpu_available():
-    """True when TensorFlow can see a GPU."""
     return bool(gpu_names())
 
 
@@ -45,13 +44,9 @@ def _normalize(profile, where):
 
 
 def explain_profile(profile="auto"):
-    """Return (profile, why): the profile that runs and the reason it was chosen.
-
-    An explicit `profile` ("smoke", "cpu", "full"), including one injected into a notebook's parameters
-    cell, always wins. ``"auto"`` consults ``$TLKERAS_PROFILE`` (the runner and the test suite set it),
-    then picks "full" when a GPU is visible, "smoke" when the offline mirror ``$TLKERAS_MIRROR`` is set,
-    and "cpu" otherwise.
-    """
+    """(profile, why). An explicit `profile`, such as one injected into a notebook's parameters cell, wins;
+    ``"auto"`` takes ``$TLKERAS_PROFILE`` (set by the runner and the tests), else "full" when a GPU is visible,
+    else "smoke" when the offline mirror ``$TLKERAS_MIRROR`` is set, else "cpu"."""
     name = _normalize(profile, "the PROFILE argument")
     if name != "auto":
         return name, "set explicitly"
@@ -67,11 +62,10 @@ def explain_profile(profile="auto"):
 
 
 def resolve_profile(profile="auto"):
-    """The profile name that `profile` resolves to (see `explain_profile`)."""
     return explain_profile(profile)[0]
 
 
-def choose(profile, smoke, full, cpu=None, verbose=True):
+def choose(profile, smoke, full, cpu=None):
     """Pick the settings for `profile` as an attribute namespace (``P.batch_size``, ``P.profile``).
 
     `smoke`, `cpu` and `full` are dicts with the same keys, so a notebook cannot silently miss a setting
@@ -83,8 +77,7 @@ def choose(profile, smoke, full, cpu=None, verbose=True):
             raise ValueError(f"smoke and {label} settings differ in keys: {sorted(set(smoke) ^ set(values))}")
     name, why = explain_profile(profile)
     values = {"smoke": smoke, "cpu": cpu, "full": full}[name]
-    if verbose:
-        print(f"profile: {name} ({why}): {PROFILE_HELP[name]}")
+    print(f"profile: {name} ({why}): {PROFILE_HELP[name]}")
     return types.SimpleNamespace(profile=name, **values)
 
 
@@ -109,39 +102,27 @@ def cache_dir(*parts):
     return path
 
 
-def setup(seed=0, deterministic=True, verbose=True):
-    """Seed Python, NumPy and Keras (``keras.utils.set_random_seed`` seeds all three) and print a one-line banner.
-
-    Call it once, in a notebook's Setup cell. With ``deterministic=True`` TensorFlow uses deterministic
-    kernels, so the same seed gives the same numbers on the same machine.
-    Returns a dict describing the run.
-    """
+def setup(seed=0, verbose=True):
+    """Seed Python, NumPy, TensorFlow and Keras, turn on TensorFlow's deterministic kernels (the same seed gives
+    the same numbers on the same machine), and print a one-line banner. Called in every notebook's Setup cell."""
     import keras
     import tensorflow as tf
+    from keras.src.backend.common import global_state
 
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    gpus = gpu_names()
-    info = {
-        "seed": seed,
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "gpu": gpus[0] if gpus else None,
-        "mirror": str(mirror_dir()) if mirror_dir() else None,
-    }
+    # keras.random calls without a seed draw from one global SeedGenerator, made on first use. Keras 3.13 drops it
+    # in set_random_seed; 3.8-3.12 keep it, so a second setup would continue its draws: drop it here as well.
+    global_state.set_global_attribute("global_seed_generator", None)
+    tf.config.experimental.enable_op_determinism()
     if verbose:
+        gpus, mirror = gpu_names(), mirror_dir()
         print(
-            f"tlkeras: seed={seed} keras={info['keras']} backend={info['backend']} "
-            f"GPU: {info['gpu'] or 'none (CPU only)'}; mirror: {info['mirror'] or 'none (data and weights are downloaded)'}"
+            f"tlkeras: seed={seed} keras={keras.__version__} backend={keras.backend.backend()} "
+            f"GPU: {gpus[0] if gpus else 'none (CPU only)'}; mirror: {mirror or 'none (data and weights are downloaded)'}"
         )
-    return info
 
 
-DRIVE_FOLDER = "/content/drive/MyDrive/tlkeras"
-
-
-def use_drive(keep=True, folder=DRIVE_FOLDER, mount=None):
+def use_drive(keep=True, folder="/content/drive/MyDrive/tlkeras", mount=None):
     """On Colab with `keep`, mount Google Drive and keep downloads and caches in `folder`, so a new session reuses them.
 
     Sets ``$KERAS_HOME`` (data sets and ImageNet weights), ``$TFDS_DATA_DIR`` (cats vs dogs from tfds) and
