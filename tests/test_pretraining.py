@@ -92,7 +92,7 @@ def test_pretrained_mlp_copies_the_encoders_into_the_mlp_builder():
 def test_pretrained_mlp_rejects_encoders_that_do_not_stack():
     first = pretraining.autoencoder(784, 8).get_layer("encoder_1")
     wrong = pretraining.autoencoder(6, 4, index=2).get_layer("encoder_2")  # expects 6 inputs, gets 8
-    with pytest.raises(ValueError, match="hidden_2 has kernel shape"):
+    with pytest.raises(ValueError, match="hidden_2 weight shape"):
         pretraining.pretrained_mlp([first, wrong])
     mixed = pretraining.autoencoder(8, 4, activation="tanh", index=2).get_layer("encoder_2")
     with pytest.raises(ValueError, match="share one activation"):

@@ -1,10 +1,5 @@
-"""Builders for greedy layer-wise pretraining (stacked autoencoders) and a perceptual (feature) loss.
-
-Introduced in notebook 06, which writes the greedy loop itself (compile, fit, ``trainable = False`` per
-layer). The layer-wise recipe follows Bengio, Lamblin, Popovici & Larochelle (2007), who replaced the
-restricted Boltzmann machines of Hinton, Osindero & Teh (2006) with autoencoders; the feature loss
-follows Johnson, Alahi & Fei-Fei (2016).
-"""
+"""Builders for notebook 06: autoencoders for greedy layer-wise pretraining (Bengio et al. 2007; the notebook writes
+the loop itself), an MLP started from the pretrained encoders, and a perceptual loss (Johnson et al. 2016)."""
 
 import keras
 
@@ -23,68 +18,45 @@ def autoencoder(
 ):
     """A one-hidden-layer autoencoder on flat vectors: Dense ``encoder_<index>``, then Dense ``decoder_<index>``.
 
-    The encoder's kernel is the draw that ``tlk.models.mlp(kernel_initializer=..., seed=seed)`` gives its
-    layer ``hidden_<index>``, so a pretrained encoder differs from that layer only by its training.
-    `kernel_initializer` is a `tlk.inits` scheme name. With ``noise_stddev > 0`` the input is corrupted
-    with Gaussian noise during training only: a denoising autoencoder (Vincent et al., 2008).
+    The encoder's kernel is the draw ``tlk.models.mlp(kernel_initializer=..., seed=seed)`` gives its layer
+    ``hidden_<index>``, so a pretrained encoder differs from that layer only by its training. With
+    ``noise_stddev > 0`` the input is corrupted during training only: a denoising autoencoder (Vincent et al. 2008).
     """
-    if int(input_dim) < 1 or int(units) < 1:
-        raise ValueError(f"input_dim and units must be positive, got {input_dim!r} and {units!r}")
     inputs = keras.Input(shape=(int(input_dim),), name=f"input_{index}")
     x = keras.layers.GaussianNoise(noise_stddev, seed=seed, name=f"noise_{index}")(inputs) if noise_stddev else inputs
     code = keras.layers.Dense(
-        int(units),
-        activation=activation,
-        name=f"encoder_{index}",
-        kernel_initializer=inits.get(kernel_initializer, seed + index),
+        int(units), activation, name=f"encoder_{index}", kernel_initializer=inits.get(kernel_initializer, seed + index)
     )(x)
+    decoder_init = inits.get(kernel_initializer, seed + 2000 + index)
     outputs = keras.layers.Dense(
-        int(input_dim),
-        activation=output_activation,
-        name=f"decoder_{index}",
-        kernel_initializer=inits.get(kernel_initializer, seed + 2000 + index),
+        int(input_dim), output_activation, name=f"decoder_{index}", kernel_initializer=decoder_init
     )(code)
     return keras.Model(inputs, outputs, name=f"autoencoder_{index}")
 
 
 def pretrained_mlp(encoders, input_shape=(28, 28), num_classes=10, seed=0, name="pretrained_mlp"):
-    """`tlk.models.mlp` with the encoders' sizes and activation, its hidden layers started from the encoders.
-
-    Only the new softmax layer ``output`` keeps its Glorot draw from `seed`; all layers are trainable,
-    so ``fit`` fine-tunes the whole stack.
+    """`tlk.models.mlp` with the encoders' sizes and activation, its hidden layers started from the encoders; only
+    the softmax layer ``output`` keeps its draw from `seed`. All layers are trainable: ``fit`` fine-tunes the stack.
     """
     if not encoders:
         raise ValueError("need at least one pretrained encoder layer")
     activation = encoders[0].get_config()["activation"]
     if any(encoder.get_config()["activation"] != activation for encoder in encoders):
         raise ValueError("all encoders must share one activation to fill a tlk.models.mlp")
-    model = models.mlp(
-        hidden=[encoder.units for encoder in encoders],
-        activation=activation,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        seed=seed,
-        name=name,
-    )
-    for index, encoder in enumerate(encoders, start=1):
-        layer = model.get_layer(f"hidden_{index}")
-        if layer.kernel.shape != encoder.kernel.shape:
-            raise ValueError(
-                f"hidden_{index} has kernel shape {tuple(layer.kernel.shape)} but encoder {index} has "
-                f"{tuple(encoder.kernel.shape)}; each encoder's input must be the previous encoder's output"
-            )
-        layer.set_weights(encoder.get_weights())
+    hidden = [encoder.units for encoder in encoders]
+    model = models.mlp(hidden, activation, input_shape=input_shape, num_classes=num_classes, seed=seed, name=name)
+    for index, encoder in enumerate(encoders, start=1):  # Keras refuses an encoder that does not fit the one below
+        model.get_layer(f"hidden_{index}").set_weights(encoder.get_weights())
     return model
 
 
 def perceptual_loss(extractor, pixel_weight=0.0):
-    """A Keras loss: mean squared difference between `extractor`'s features of target and reconstruction.
+    """A Keras loss, one value per example: mean squared difference between `extractor`'s features of target and
+    reconstruction, averaged over each layer's units, then over layers, plus ``pixel_weight`` x the pixel MSE.
 
-    `extractor` is any model from images to one or more feature maps, such as
-    ``tlk.models.submodel(loss_net, ["conv_1", "conv_2"])``; its weights are not trained by the loss.
-    Targets and predictions are reshaped to the extractor's input shape, so flat 784-vectors work
-    with a (28, 28, 1) network. Each layer's term is averaged over its units, then layers are
-    averaged; ``pixel_weight`` adds that multiple of the plain pixel MSE. Returns one value per example.
+    `extractor` is a model from images to one or more feature maps, such as
+    ``tlk.models.submodel(loss_net, ["conv_1", "conv_2"])``; the loss does not train it. Targets and predictions
+    are reshaped to its input shape, so flat 784-vectors work with a (28, 28, 1) network.
     """
     input_shape = tuple(extractor.input_shape[1:])
     if pixel_weight < 0:
