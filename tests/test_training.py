@@ -212,7 +212,7 @@ def test_recalibrate_batchnorm_matches_input_statistics():
 
     model = _bn_net()
     images = np.random.default_rng(0).normal(2.0, 3.0, (40, 8, 8, 3)).astype("float32")
-    training.recalibrate_batchnorm(model, images, batch_size=16)
+    training.recalibrate_batchnorm(model, [images[:16], (images[16:32], None), images[32:]])  # any batch sizes
     conv_out = keras.Model(model.input, model.get_layer("conv").output).predict(images, verbose=0)
     bn = model.get_layer("bn")
     np.testing.assert_allclose(bn.moving_mean.numpy(), conv_out.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)

@@ -43,13 +43,9 @@ def small_cnn(filters=(32, 64), dense=128, num_classes=10, seed=0, name=None):
     inputs = keras.Input(shape=(28, 28, 1), name="image")
     x = inputs
     for index, count in enumerate(filters, start=1):
+        he_normal = keras.initializers.HeNormal(seed=seed + index)
         x = keras.layers.Conv2D(
-            int(count),
-            3,
-            padding="same",
-            activation="relu",
-            name=f"conv_{index}",
-            kernel_initializer=keras.initializers.HeNormal(seed=seed + index),
+            int(count), 3, padding="same", activation="relu", name=f"conv_{index}", kernel_initializer=he_normal
         )(x)
         x = keras.layers.MaxPooling2D(name=f"pool_{index}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
@@ -90,7 +86,7 @@ def clone(model, **clone_model_kwargs):
     return copy
 
 
-def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, name="head"):
+def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0):
     """A new top for a frozen backbone: [Dense(hidden, relu)], Dropout, Dense logits.
 
     It returns logits (one unit for two classes, else `num_classes`): compile it with ``from_logits=True``.
@@ -109,7 +105,7 @@ def new_head(feature_shape, num_classes=2, dropout=0.3, hidden=None, seed=0, nam
     outputs = keras.layers.Dense(
         units, name="head_logits", kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)
     )(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs, name="head")
 
 
 def first_conv(model):

@@ -14,19 +14,6 @@ import numpy as np
 EPOCH_LOG = "epochs.jsonl"
 
 
-class _EpochLog(keras.callbacks.Callback):
-    """Append one JSON line per finished epoch (after BackupAndRestore has saved it)."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}}
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
-
-
 def _read_epoch_log(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -49,8 +36,13 @@ def fit_resumable(model, train, validation_data, epochs, directory, callbacks=()
     log.write_text("".join(json.dumps(row) + "\n" for row in rows))
     if done:
         print(f"resuming from {backup}: {done} of {epochs} epochs already done")
+
+    def append_to_log(epoch, logs):  # runs after BackupAndRestore has saved the epoch
+        with open(log, "a") as handle:
+            handle.write(json.dumps({"epoch": int(epoch), **{k: float(v) for k, v in logs.items()}}) + "\n")
+
     restore = keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True)
-    callbacks = [restore, _EpochLog(log), *callbacks]
+    callbacks = [restore, keras.callbacks.LambdaCallback(on_epoch_end=append_to_log), *callbacks]
     model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, **fit_kwargs)
     history = {}
     for row in _read_epoch_log(log):
@@ -112,36 +104,32 @@ def unchanged(layers, before):
     return all(np.array_equal(a, b) for layer, old in zip(layers, before) for a, b in zip(layer.get_weights(), old))
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self, label):
-        super().__init__()
-        self.label = label
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        if self.label is not None:
-            shown = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
-            print(f"{self.label} epoch {epoch + 1}/{self.params.get('epochs')}: {shown} ({self.seconds[-1]:.1f} s)")
-
-    @property
-    def steady(self):
-        """Mean seconds per epoch leaving out the first (tracing, filling caches) when there are more."""
-        times = self.seconds[1:] or self.seconds
-        return sum(times) / len(times)
-
-
 def epoch_timer(label=None):
     """A Keras callback whose `.seconds` lists each epoch's wall-clock seconds (validation included). Notebook 02.
 
     With a `label` it also prints one line per epoch: the label, the epoch, its metrics and seconds.
     """
-    return _EpochTimer(label)
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+            if label is not None:
+                shown = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
+                print(f"{label} epoch {epoch + 1}/{self.params.get('epochs')}: {shown} ({self.seconds[-1]:.1f} s)")
+
+        @property
+        def steady(self):
+            """Mean seconds per epoch leaving out the first (tracing, filling caches) when there are more."""
+            times = self.seconds[1:] or self.seconds
+            return sum(times) / len(times)
+
+    return EpochTimer()
 
 
 def reset_optimizer(optimizer):
@@ -152,22 +140,19 @@ def reset_optimizer(optimizer):
             variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
 
 
-def recalibrate_batchnorm(model, images, batch_size=64):
-    """Set every BatchNormalization's moving mean and variance to the statistics of its inputs on `images` (an array
-    or a dataset of image batches): one pass in training mode ("precise BN"). Use it after re-initializing, so
-    inference-mode predictions use matching statistics. Notebook 05.
+def recalibrate_batchnorm(model, batches):
+    """Set every BatchNormalization's moving mean and variance to the statistics of its inputs on `batches` (image
+    batches, or (images, labels) batches such as a tf.data dataset's): one pass in training mode ("precise BN").
+    Use it after re-initializing, so inference-mode predictions use matching statistics. Notebook 05.
     """
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return model
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     probe = keras.Model(inputs, [layer.input for layer in layers])
-    if hasattr(images, "shape"):
-        batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
-    else:
-        batches = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in images)
     sums, squares, count = [0.0] * len(layers), [0.0] * len(layers), 0
     for batch in batches:
+        batch = batch[0] if isinstance(batch, (tuple, list)) else batch
         outputs = probe(batch, training=True)
         size = int(keras.ops.shape(batch)[0])
         for k, output in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
