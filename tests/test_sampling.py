@@ -90,5 +90,9 @@ def test_check_sizes_names_every_shortfall():
     sampling.check_sizes({"train": 10, "test": 5}, {"train": 10, "test": 9})
     with pytest.raises(ValueError) as error:
         sampling.check_sizes({"train": 11, "val": 3, "test": 20}, {"train": 10, "val": 3, "test": 9}, profile="full")
-    assert "'full'" in str(error.value) and "train needs 11" in str(error.value) and "test needs 20" in str(error.value)
+    assert (
+        "'full'" in str(error.value)
+        and "train: 11 wanted, 10 available" in str(error.value)
+        and "test: 20" in str(error.value)
+    )
     assert "val" not in str(error.value) and "smaller profile" in str(error.value)

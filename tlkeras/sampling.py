@@ -23,11 +23,7 @@ def subset(indices_or_n, size=None, seed=0, sort=True):
 def check_sizes(wanted, available, profile=""):
     """Raise ValueError naming every shortfall when `wanted[name]` exceeds `available[name]` (dicts name -> int):
     run before training, a profile asking for more examples than the data hold fails in seconds."""
-    short = [
-        f"{name} needs {int(n)} but {int(available[name])} are available"
-        for name, n in wanted.items()
-        if int(n) > int(available[name])
-    ]
+    short = [f"{name}: {n} wanted, {available[name]} available" for name, n in wanted.items() if n > available[name]]
     if short:
         raise ValueError(f"profile {profile!r}: " + "; ".join(short) + "; use a smaller profile or lower these sizes")
 
@@ -139,9 +135,5 @@ def to_proportions(labels, proportions, seed=0):
     total = np.min(counts[usable] / share[usable])
     wanted = np.where(usable, np.maximum(1, np.floor(share * total)), 0).astype(int)
     rng = np.random.default_rng(seed)
-    picks = [
-        rng.choice(np.flatnonzero(labels == c), min(wanted[c], counts[c]), replace=False)
-        for c in range(len(share))
-        if wanted[c] > 0
-    ]
+    picks = [rng.choice(np.flatnonzero(labels == c), wanted[c], replace=False) for c in np.flatnonzero(wanted)]
     return np.sort(np.concatenate(picks))
