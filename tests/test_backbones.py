@@ -121,7 +121,7 @@ def test_smoke_substitutes_the_mirror_mobilenet_with_a_banner(weights_mirror, ca
     assert (backbone.name, backbone.requested, backbone.alpha, backbone.pretrained) == (
         "mobilenet", "resnet50", 0.25, True)  # fmt: skip
     assert backbone.input_size == 160 and backbone.model.output_shape == (None, 256)
-    assert backbone.weights_path.endswith(NOTOP) and backbone.label == "mobilenet_0.25"
+    assert backbone.weights.path.endswith(NOTOP) and backbone.label == "mobilenet_0.25"
     np.testing.assert_allclose(backbone.preprocess(np.array([0.0, 255.0])), [-1.0, 1.0])
     named = backbones.load("mobilenet_0.25", "cpu", input_size=160)  # named directly: no banner
     assert "STAND-IN" not in capsys.readouterr().out and named.label == "mobilenet_0.25"
@@ -130,7 +130,7 @@ def test_smoke_substitutes_the_mirror_mobilenet_with_a_banner(weights_mirror, ca
     np.testing.assert_array_equal(kernel, named.model.get_layer("conv1").kernel.numpy())
     assert not random.pretrained and not np.array_equal(kernel, random.model.get_layer("conv1").kernel.numpy())
     top = backbones.load("mobilenet_0.25", "cpu", include_top=True)
-    assert top.model.output_shape == (None, 1000) and top.weights_path.endswith("mobilenet_2_5_224_tf.h5")
+    assert top.model.output_shape == (None, 1000) and top.weights.path.endswith("mobilenet_2_5_224_tf.h5")
 
 
 @pytest.mark.slow
@@ -166,14 +166,9 @@ def _pets(root, n=4):
     return paths, np.repeat([0, 1], n)
 
 
-def _tiny_backbone(size=32, seed=0, name="tiny"):
-    """A small conv net standing in for a backbone, to test the cache plumbing fast."""
-    import keras
-
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed))(inputs)  # fmt: skip
-    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name=name)
-    return backbones.Backbone(model=model, name=name, input_size=size, preprocess=lambda x: x / 255.0)
+def _tiny_backbone(size=32):
+    """MobileNet 0.25 with random weights at 32 px (its smallest input): the cache plumbing, fast."""
+    return backbones.load("mobilenet_0.25", "cpu", input_size=size, weights=None)
 
 
 def test_features_are_computed_once_then_read_back(tmp_path, capsys):
@@ -181,11 +176,11 @@ def test_features_are_computed_once_then_read_back(tmp_path, capsys):
 
     paths, labels = _pets(tmp_path / "pets")
     backbone = _tiny_backbone()
-    first = backbones.features(backbone, paths, labels, "pets-train", batch_size=3, report_every=0)
-    assert capsys.readouterr().out.count("features tiny-pets-train: ") == 3  # one line per batch here
-    second = backbones.features(backbone, paths, labels, "pets-train", batch_size=3)
+    first = backbones.features(backbone, paths, labels, "pets-train")
+    assert "features mobilenet_0.25-pets-train: 8/8 images" in capsys.readouterr().out
+    second = backbones.features(backbone, paths, labels, "pets-train")
     assert first.status == "computed (no cache yet)" and second.status == "hit"
-    assert first["features"].shape == (8, 4) and first.path.parent.name == "features"
+    assert first["features"].shape == (8, 256) and first.path.parent.name == "features"
     np.testing.assert_array_equal(first["features"], second["features"])
     np.testing.assert_array_equal(second["labels"], labels)
     direct = np.concatenate(
@@ -199,9 +194,8 @@ def test_other_weights_image_size_labels_or_files_make_the_cache_stale(tmp_path)
     folder = tmp_path / "features"
     backbone = _tiny_backbone()
     backbones.features(backbone, paths, labels, "train", folder=folder)
-    conv = backbone.model.layers[1]
-    kernel, bias = conv.get_weights()
-    conv.set_weights([kernel * 1.5, bias])
+    conv = backbone.model.get_layer("conv1")
+    conv.set_weights([kernel * 1.5 for kernel in conv.get_weights()])
     again = backbones.features(backbone, paths, labels, "train", folder=folder)
     assert "weights_hash" in again.status and "image_size" not in again.status
     assert backbones.features(backbone, paths, labels, "train", folder=folder).status == "hit"

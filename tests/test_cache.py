@@ -14,39 +14,33 @@ def test_miss_then_hit_then_stale(tmp_path):
         calls.append(1)
         return {"features": np.arange(6).reshape(3, 2), "labels": np.array([0, 1, 0])}
 
-    first = cache.cached(
-        "part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
-    )
+    first = cache.cached("part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path)
     assert first.status == "computed (no cache yet)" and len(calls) == 1
-    second = cache.cached(
-        "part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
-    )
+    second = cache.cached("part", {"backbone": "b", "size": 96, "shape": (7, 7)}, compute, folder=tmp_path)
     assert second.status == "hit" and len(calls) == 1
     np.testing.assert_array_equal(second["features"], first["features"])
-    third = cache.cached(
-        "part", {"backbone": "b", "size": 128, "shape": (7, 7)}, compute, folder=tmp_path, verbose=False
-    )
+    third = cache.cached("part", {"backbone": "b", "size": 128, "shape": (7, 7)}, compute, folder=tmp_path)
     assert third.status == "computed (cache stale: size: 96 -> 128)" and len(calls) == 2
 
 
 def test_interrupted_compute_leaves_no_valid_entry(tmp_path):
-    cache.cached("x", {"v": 1}, lambda: {"a": np.ones(2)}, folder=tmp_path, verbose=False)
+    cache.cached("x", {"v": 1}, lambda: {"a": np.ones(2)}, folder=tmp_path)
 
     def boom():
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cache.cached("x", {"v": 2}, boom, folder=tmp_path, verbose=False)
+        cache.cached("x", {"v": 2}, boom, folder=tmp_path)
     assert not (tmp_path / "x.json").exists(), "metadata of the old entry must be gone once it is being replaced"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary files left"
-    again = cache.cached("x", {"v": 2}, lambda: {"a": np.zeros(2)}, folder=tmp_path, verbose=False)
+    again = cache.cached("x", {"v": 2}, lambda: {"a": np.zeros(2)}, folder=tmp_path)
     assert again.status.startswith("computed")
 
 
 def test_corrupt_entry_is_recomputed_not_fatal(tmp_path):
-    cache.cached("y", {"v": 1}, lambda: {"a": np.ones(3)}, folder=tmp_path, verbose=False)
+    cache.cached("y", {"v": 1}, lambda: {"a": np.ones(3)}, folder=tmp_path)
     (tmp_path / "y.npz").write_bytes(b"not a zip")
-    entry = cache.cached("y", {"v": 1}, lambda: {"a": np.full(3, 2.0)}, folder=tmp_path, verbose=False)
+    entry = cache.cached("y", {"v": 1}, lambda: {"a": np.full(3, 2.0)}, folder=tmp_path)
     assert entry.status.startswith("computed (cache unreadable") and entry["a"][0] == 2.0
     assert json.loads((tmp_path / "y.json").read_text())["v"] == 1
     assert oct(os.stat(tmp_path / "y.npz").st_mode)[-3:] == "644"

@@ -75,9 +75,11 @@ def test_each_location_is_found(isolated, monkeypatch, label):
     assert data.load_fashion_mnist(plan_only=True).where == f"{label}: {folder}"
 
 
-def test_nothing_found_lists_places_and_fixes(isolated):
+def test_nothing_found_lists_places_and_fixes(isolated, monkeypatch):
+    assert data.load_fashion_mnist(plan_only=True).urls == (data.FASHION_ORIGIN,)
+    monkeypatch.setenv(data.FASHION_ORIGIN_ENV, "http://127.0.0.1:9/")  # port 9 (discard): refused at once
     with pytest.raises(FileNotFoundError) as error:
-        data.load_fashion_mnist(origin_url="http://127.0.0.1:9/")  # port 9 (discard): refused at once
+        data.load_fashion_mnist()
     message = str(error.value)
     for expected in (
         "Keras cache",
@@ -89,7 +91,7 @@ def test_nothing_found_lists_places_and_fixes(isolated):
     ):
         assert expected in message
     plan = data.load_fashion_mnist(plan_only=True)
-    assert (plan.kind, plan.urls) == ("download", (data.FASHION_ORIGIN,))
+    assert (plan.kind, plan.urls) == ("download", ("http://127.0.0.1:9/",))
 
 
 def test_truncated_gzip_names_the_file(isolated):
@@ -194,9 +196,10 @@ def test_the_plan_is_where_the_loader_reads_even_when_a_copy_is_damaged(isolated
 
 def test_offline_plans_no_download_and_the_loader_fetches_nothing(isolated, monkeypatch):
     monkeypatch.setenv(config.OFFLINE_ENV, "1")
-    plan = data.load_fashion_mnist(origin_url="http://127.0.0.1:9/", plan_only=True)
+    monkeypatch.setenv(data.FASHION_ORIGIN_ENV, "http://127.0.0.1:9/")
+    plan = data.load_fashion_mnist(plan_only=True)
     assert plan.kind == "missing" and plan.urls == () and "TLKERAS_OFFLINE is set" in plan.problems[-1]
     with pytest.raises(FileNotFoundError, match="TLKERAS_OFFLINE is set"):
-        data.load_fashion_mnist(origin_url="http://127.0.0.1:9/")
+        data.load_fashion_mnist()
     with pytest.raises(ConnectionError, match="TLKERAS_OFFLINE"):
         data.fetch({"x.bin": "http://127.0.0.1:9/x.bin"}, "datasets/x")

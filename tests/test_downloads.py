@@ -16,20 +16,24 @@ from tlkeras import data, images
 
 
 @pytest.fixture
-def fashion_server(isolated, serve):
+def fashion_server(isolated, serve, monkeypatch):
+    """A local server of four small Fashion-MNIST files, set as the download origin: (folder, URL, requests)."""
     folder = make_fashion(isolated / "served", train=9, test=3)
-    return folder, *serve(folder)
+    url, requested = serve(folder)
+    monkeypatch.setenv(data.FASHION_ORIGIN_ENV, url)
+    return folder, url, requested
 
 
-def test_fashion_mnist_download_lands_in_the_keras_cache_and_loads(isolated, fashion_server):
+def test_fashion_mnist_download_lands_in_the_keras_cache_and_loads(isolated, fashion_server, monkeypatch):
     folder, url, requested = fashion_server
-    (x_train, y_train), (x_test, _) = data.load_fashion_mnist(origin_url=url)
+    (x_train, y_train), (x_test, _) = data.load_fashion_mnist()
     assert x_train.shape == (9, 28, 28) and x_test.shape == (3, 28, 28)
     cached = isolated / "home" / ".keras" / "datasets" / "fashion-mnist"
     assert sorted(p.name for p in cached.iterdir()) == sorted(data.FASHION_FILES)
     assert sorted(requested) == sorted(f"/{name}" for name in data.FASHION_FILES)
     # the second load reads the cache: the server is no longer needed
-    (again, _), _ = data.load_fashion_mnist(origin_url="http://127.0.0.1:9/")
+    monkeypatch.setenv(data.FASHION_ORIGIN_ENV, "http://127.0.0.1:9/")
+    (again, _), _ = data.load_fashion_mnist()
     np.testing.assert_array_equal(again, x_train)
     assert len(requested) == 4
 
@@ -39,7 +43,7 @@ def test_fashion_mnist_truncated_download_is_rejected_and_removed(isolated, fash
     damaged = folder / "t10k-images-idx3-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:60])
     with pytest.raises(FileNotFoundError) as error:
-        data.load_fashion_mnist(origin_url=url)
+        data.load_fashion_mnist()
     assert "t10k-images-idx3-ubyte.gz is damaged" in str(error.value), str(error.value)
     cached = isolated / "home" / ".keras" / "datasets" / "fashion-mnist"
     assert not cached.exists() or not any(cached.iterdir()), "a bad download must not stay behind to be trusted"
@@ -49,7 +53,7 @@ def test_fashion_mnist_missing_file_on_the_server_is_named_and_the_partial_downl
     folder, url, _ = fashion_server
     (folder / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError, match="train-labels-idx1-ubyte.gz"):
-        data.load_fashion_mnist(origin_url=url)
+        data.load_fashion_mnist()
     cached = isolated / "home" / ".keras" / "datasets" / "fashion-mnist"
     assert sorted(p.name for p in cached.iterdir()) == ["train-images-idx3-ubyte.gz"]  # complete: kept to resume
 
@@ -73,7 +77,8 @@ def test_the_probe_and_the_download_go_through_an_http_proxy(isolated, fashion_s
     assert data.reachable(url) and not data.reachable(origin)  # direct: the server answers, the name does not
     monkeypatch.setenv("http_proxy", proxy_url)
     assert data.reachable(origin)
-    (x_train, _), _ = data.load_fashion_mnist(origin_url=origin)  # keras.utils.get_file through the proxy
+    monkeypatch.setenv(data.FASHION_ORIGIN_ENV, origin)
+    (x_train, _), _ = data.load_fashion_mnist()  # keras.utils.get_file through the proxy
     assert len(x_train) == 9 and sum(name in " ".join(forwarded) for name in data.FASHION_FILES) == 4
     monkeypatch.setenv("no_proxy", "tlkeras-origin.test")  # NO_PROXY: straight to a name nothing resolves
     assert not data.reachable(origin)
@@ -109,9 +114,10 @@ def test_cats_vs_dogs_falls_back_to_the_tutorial_archive_when_tfds_fails(isolate
     monkeypatch.setenv(images.FILTERED_ENV, url)
     # tfds downloads from its builder's _URL: pointed at the local server, where nothing is (a 404)
     monkeypatch.setattr(tfds.image_classification.cats_vs_dogs, "_URL", url + "tfds/kagglecatsanddogs_5340.zip")
-    plan = images.load_cats_vs_dogs(data_dir=isolated / "tfds", plan_only=True)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(isolated / "tfds"))
+    plan = images.load_cats_vs_dogs(plan_only=True)
     assert plan.urls == (images.TFDS_URL, url + images.FILTERED_ZIP)
-    splits = images.load_cats_vs_dogs(data_dir=isolated / "tfds", seed=0)
+    splits = images.load_cats_vs_dogs(seed=0)
     assert "/tfds/kagglecatsanddogs_5340.zip" in requested and f"/{images.FILTERED_ZIP}" in requested
     assert splits.source.startswith(f"fallback:{images.FILTERED_ZIP} from {url}")
     assert "FALLBACK" in capsys.readouterr().out
@@ -132,7 +138,8 @@ def test_a_damaged_fallback_archive_is_removed_and_named(isolated, serve, monkey
     url, _ = serve(folder)
     monkeypatch.setenv(images.FILTERED_ENV, url)
     monkeypatch.setattr(tfds.image_classification.cats_vs_dogs, "_URL", url + "tfds/missing.zip")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(isolated / "tfds"))
     with pytest.raises(FileNotFoundError, match=f"{images.FILTERED_ZIP} is not a complete zip file"):
-        images.load_cats_vs_dogs(data_dir=isolated / "tfds")
+        images.load_cats_vs_dogs()
     datasets = isolated / "home" / ".keras" / "datasets"
     assert not (datasets / images.FILTERED_ZIP).exists() and not (datasets / images.NAME).exists()

@@ -1,7 +1,7 @@
 """The real ISIC 2018 download path of tlkeras.ham10000, served from a local HTTP server on 127.0.0.1.
 
 A small release in the ISIC layout is built from mirror images (or drawn ones when there is no mirror) and
-served by a thread; `ham10000.load(origin_url=...)` downloads it through `tlk.data.fetch` /
+served by a thread, set as ``$TLKERAS_ISIC_ORIGIN``; `ham10000.load()` downloads it through `tlk.data.fetch` /
 `keras.utils.get_file`, checks the zips and counts, and extracts. Broken releases must raise an error that
 names the file and leave nothing half-extracted in the cache.
 """
@@ -87,7 +87,8 @@ def leftovers(cache):
 
 def test_good_download_loads_and_is_found_again_without_downloading(server, cache, monkeypatch):
     base, images = server
-    found = ham10000.load(origin_url=f"{base}/good/", verbose=False)
+    monkeypatch.setenv(ham10000.ORIGIN_ENV, f"{base}/good/")
+    found = ham10000.load(verbose=False)
     assert found.layout == "ISIC 2018 Task 3" and found.has_lesion_ids and len(found) == len(images)
     assert found.source.startswith(f"download from {base}/good/")
     assert found.counts() == {dx: PER_CLASS for dx in ham10000.CLASSES}
@@ -109,18 +110,20 @@ def test_good_download_loads_and_is_found_again_without_downloading(server, cach
         ("missing", f"{ham10000.ISIC_INPUT}.zip.*1 metadata rows whose image file is missing"),
     ],
 )
-def test_broken_download_names_the_file_and_leaves_nothing(server, cache, release, message):
+def test_broken_download_names_the_file_and_leaves_nothing(server, cache, release, message, monkeypatch):
     base, images = server
+    monkeypatch.setenv(ham10000.ORIGIN_ENV, f"{base}/{release}/")
     with pytest.raises(FileNotFoundError, match=message) as error:
-        ham10000.load(origin_url=f"{base}/{release}/", verbose=False)
+        ham10000.load(verbose=False)
     if release == "missing":
         assert images[3][0] in str(error.value)  # the missing image is named
     assert leftovers(cache) == []  # no extracted folder, no staging folder, no downloaded zip
 
 
-def test_unreachable_origin_lists_places_and_fixes(cache):
+def test_unreachable_origin_lists_places_and_fixes(cache, monkeypatch):
+    monkeypatch.setenv(ham10000.ORIGIN_ENV, "http://127.0.0.1:9/")  # port 9 (discard): connection refused
     with pytest.raises(FileNotFoundError) as error:
-        ham10000.load(origin_url="http://127.0.0.1:9/", verbose=False)  # port 9 (discard): connection refused
+        ham10000.load(verbose=False)
     text = str(error.value)
     assert "download from http://127.0.0.1:9/" in text and "1. go online" in text
     assert leftovers(cache) == []

@@ -3,6 +3,7 @@ and tensorflow-datasets cats_vs_dogs under ``tfds.testing.mock_data``."""
 
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -28,12 +29,13 @@ def test_weights_are_downloaded_verified_and_loaded_through_the_real_path(served
     assert plan.kind == "download" and plan.where.endswith(f"/mobilenet/{NOTOP}") and not requested
     backbone = backbones.load("mobilenet_0.25", "cpu")  # cpu: real weights or an error, never a stand-in
     target = data.keras_home() / "models" / NOTOP
-    assert backbone.weights_path == str(target) and backbone.pretrained and backbone.label == "mobilenet_0.25"
+    assert backbone.weights.path == str(target) and backbone.pretrained and backbone.label == "mobilenet_0.25"
     assert requested == [f"/mobilenet/{NOTOP}"]
-    assert data.file_digest(target) == data.read_sha256sums(mirror / "keras/models")[NOTOP]
-    reference = backbones.load("mobilenet", "cpu", alpha=0.25, weights=mirror / "keras/models" / NOTOP)
+    listed = mirror / "keras/models" / NOTOP
+    assert data.verify_file(listed) and data.file_digest(target) == data.file_digest(listed)  # the mirror's file
+    reference = keras.applications.MobileNet(include_top=False, weights=str(listed), alpha=0.25)
     np.testing.assert_array_equal(backbone.model.get_layer("conv1").kernel.numpy(),
-                                  reference.model.get_layer("conv1").kernel.numpy())  # fmt: skip
+                                  reference.get_layer("conv1").kernel.numpy())  # fmt: skip
     assert backbones.imagenet_weights("mobilenet_0.25", "cpu", plan_only=True).kind == "local"
     backbones.load("mobilenet_0.25", "cpu")  # the second time it comes from the Keras cache
     assert len(requested) == 1
@@ -59,12 +61,13 @@ def test_an_unreachable_origin_is_reported_with_the_fixes(isolated, monkeypatch)
         backbones.imagenet_weights("resnet50", "full")
 
 
-def test_tfds_cats_vs_dogs_runs_under_mock_data_with_caps_and_splits(isolated, tmp_path):
+def test_tfds_cats_vs_dogs_runs_under_mock_data_with_caps_and_splits(isolated, tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     with tfds.testing.mock_data(num_examples=40):  # tfds' own offline stand-in: random images, real feature spec
-        full = images.load_tfds(data_dir=tmp_path / "tfds", seed=0)
-        capped = images.load_tfds(data_dir=tmp_path / "tfds", seed=0, max_per_class=6)
-        found = images.load_cats_vs_dogs(seed=0, max_per_class=6, data_dir=tmp_path / "tfds")  # nothing local
+        full = images.load_tfds(seed=0)
+        capped = images.load_tfds(seed=0, max_per_class=6)
+        found = images.load_cats_vs_dogs(seed=0, max_per_class=6)  # nothing local
     assert full.class_names == ["cat", "dog"] and full.source.startswith("tfds:cats_vs_dogs")
     counts = {name: np.bincount(full.labels(name), minlength=2) for name in ("train", "validation")}
     assert sum(c.sum() for c in counts.values()) + len(full.skipped) == 40  # mock images under 16 px are skipped

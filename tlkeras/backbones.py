@@ -1,9 +1,9 @@
 """Pretrained ImageNet backbones: the weight file `keras.applications` asks for, found and checked
 (`imagenet_weights`), the backbone built from it (`load`), and the frozen-base feature cache (`features`).
 
-Keras knows each application's weight file name, address and pinned hash; we ask it rather than copy them.
-What Keras does not do lives here: the course's search order (mirror, Keras cache, then a download), the
-mirror's ``SHA256SUMS`` and a complete-file check, and the smoke profile's stand-in. Notebook 02; used by 03, 05.
+Keras knows each application's weight file name, address and pinned hash; we ask it rather than copy them. What
+Keras does not do lives here: the course's search order, the mirror's ``SHA256SUMS``, a complete-file check and the
+smoke profile's stand-in. Notebook 02; used by 03 and 05.
 """
 
 import dataclasses
@@ -12,12 +12,11 @@ import pathlib
 import re
 import time
 import warnings
-from collections.abc import Callable
 from unittest import mock
 
 import numpy as np
 
-from tlkeras import config, data
+from tlkeras import cache, config, data, images
 
 ORIGIN_ENV = "TLKERAS_WEIGHTS_ORIGIN"  # another server with Keras' folder layout (the tests use a local one)
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -25,8 +24,8 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 @dataclasses.dataclass(frozen=True)
 class Application:
-    """A `keras.applications` constructor, the module holding its `preprocess_input`, its ImageNet input size and
-    the download size without the top in MB (Keras does not say; MobileNets scale it with alpha squared)."""
+    """A `keras.applications` constructor, the module of its `preprocess_input`, its ImageNet input size and its
+    download size without the top in MB (Keras does not say; a MobileNet's scales with alpha squared)."""
 
     constructor: str
     module: str
@@ -41,10 +40,15 @@ APPLICATIONS = {
 }
 
 
+def _label(name, alpha):
+    return f"{name}_{alpha:g}" if alpha is not None else name
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Weights:
-    """The ImageNet weights a backbone gets: `path` (the checked file; None: random weights), the `tlk.data.Plan`
-    that found it, the backbone `requested` and a `note` saying why a stand-in or random weights are used."""
+    """What a backbone is built from: the network `name` (`alpha`, `input_size`), the checked ImageNet weight file
+    `path` (None: random weights), the `tlk.data.Plan` that found it, the backbone `requested`, and a `note` saying
+    why a stand-in or random weights are used."""
 
     name: str
     alpha: float | None
@@ -57,32 +61,27 @@ class Weights:
     label = property(lambda self: _label(self.name, self.alpha))
 
 
-@dataclasses.dataclass(kw_only=True)
+@dataclasses.dataclass
 class Backbone:
-    """A built backbone (`model`) with its `Weights`; name, input size and preprocessing default to theirs."""
+    """A built backbone: the Keras `model` and the `Weights` it was built from, whose facts it shows."""
 
     model: object
-    weights: Weights | None = None
-    name: str | None = None
-    input_size: int | None = None
-    preprocess: Callable | None = None
+    weights: Weights
 
-    def __post_init__(self):
-        if self.weights is not None:
-            self.name = self.name or self.weights.name
-            self.input_size = self.input_size or self.weights.input_size
-            self.preprocess = self.preprocess or preprocess_for(self.weights.name)
+    name = property(lambda self: self.weights.name)
+    alpha = property(lambda self: self.weights.alpha)
+    input_size = property(lambda self: self.weights.input_size)
+    label = property(lambda self: self.weights.label)
+    requested = property(lambda self: self.weights.requested)
+    note = property(lambda self: self.weights.note)
+    pretrained = property(lambda self: self.weights.path is not None)
 
-    alpha = property(lambda self: self.weights and self.weights.alpha)
-    pretrained = property(lambda self: bool(self.weights and self.weights.path))
-    weights_path = property(lambda self: self.weights and self.weights.path)
-    requested = property(lambda self: self.weights.requested if self.weights else self.name)
-    note = property(lambda self: self.weights.note if self.weights else "")
-    label = property(lambda self: _label(self.name, self.alpha))
+    @property
+    def preprocess(self):
+        """The network's own `preprocess_input` (it takes float images in 0..255)."""
+        import keras
 
-
-def _label(name, alpha):
-    return f"{name}_{alpha:g}" if alpha is not None else name
+        return getattr(keras.applications, APPLICATIONS[self.name].module).preprocess_input
 
 
 def split_name(name, alpha=None):
@@ -96,13 +95,6 @@ def split_name(name, alpha=None):
     return name, (float(1.0 if alpha is None else alpha) if name == "mobilenet" else None)
 
 
-def preprocess_for(name):
-    """The backbone's own `preprocess_input` (it takes float images in 0..255)."""
-    import keras
-
-    return getattr(keras.applications, APPLICATIONS[name].module).preprocess_input
-
-
 class _Asked(Exception):
     pass
 
@@ -111,8 +103,8 @@ class _Asked(Exception):
 def keras_weight_file(name, alpha, input_size, include_top):
     """(file name, URL, pinned hash or None) that `keras.applications` downloads for these arguments.
 
-    The constructor runs with ``weights="imagenet"`` up to its ``get_file`` call, which is stopped there:
-    the names, addresses and hashes are Keras' own, whatever its version.
+    The constructor runs with ``weights="imagenet"`` up to its ``get_file`` call, which is stopped there: the names,
+    addresses and hashes are Keras' own, whatever its version.
     """
     import keras
     from keras.src.utils import file_utils  # the module every application calls get_file through
@@ -132,8 +124,8 @@ def keras_weight_file(name, alpha, input_size, include_top):
 
 
 def _candidates(name, alpha, size, include_top):
-    """Keras' file for `size`, then (without the top, where the file is the same for every input size) the one
-    for the ImageNet size: Keras names MobileNet files by input size, and the mirror holds only 224."""
+    """Keras' file for `size`, then (without the top, where the file is the same for every input size) the one for
+    the ImageNet size: Keras names MobileNet files by input size, and the mirror holds only 224."""
     files = [keras_weight_file(name, alpha, size, include_top)]
     if not include_top and size != APPLICATIONS[name].input_size:
         files.append(keras_weight_file(name, alpha, APPLICATIONS[name].input_size, False))
@@ -141,8 +133,8 @@ def _candidates(name, alpha, size, include_top):
 
 
 def check_weights(path, file_hash=None):
-    """Raise `tlk.data.DataFileError` naming `path` unless it matches its folder's ``SHA256SUMS`` (if listed),
-    the hash Keras pins (if any; none for MobileNets) and reads back as a complete HDF5 file."""
+    """`tlk.data.DataFileError` naming `path` unless it matches its ``SHA256SUMS`` entry (if listed), the hash Keras
+    pins (if any; none for MobileNets) and reads back as a complete HDF5 file."""
     import h5py
 
     fix = "delete it and fetch it again (go online, or copy a good file from a mirror)"
@@ -158,8 +150,8 @@ def check_weights(path, file_hash=None):
 
 
 def _plan(name, alpha, size, include_top, download=True):
-    """The `tlk.data.Plan` for one backbone's weight file (the first place whose copy passes `check_weights`, else
-    Keras' download address or ``$TLKERAS_WEIGHTS_ORIGIN`` in its place) and the download that executes it."""
+    """The `tlk.data.Plan` for one weight file (the first place whose copy passes `check_weights`, else Keras'
+    address, on ``$TLKERAS_WEIGHTS_ORIGIN`` when set) and the download that executes it."""
     files = _candidates(name, alpha, size, include_top)
     file_name, url, _ = files[0]
     url = url.replace(KERAS_ORIGIN, data.origin(ORIGIN_ENV, KERAS_ORIGIN))
@@ -189,17 +181,16 @@ def _plan(name, alpha, size, include_top, download=True):
 def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=False, plan_only=False):
     """The checked ImageNet weight file for backbone `name` ("resnet50", "mobilenet_0.25", ...) as `Weights`.
 
-    Searched in the mirror and the Keras cache, else downloaded. `profile` "cpu" and "full" never substitute:
-    nothing usable raises `FileNotFoundError` with the places searched and the fixes. "smoke" downloads nothing:
-    it continues with the stand-in `tlk.config.STAND_IN` when its weights are on disk, else with random
-    weights, and prints a banner. ``plan_only=True`` returns the `tlk.data.Plan` instead (nothing is downloaded
-    or printed): the doctor's question. Introduced in notebook 02.
+    Searched in the mirror and the Keras cache, else downloaded. Profiles "cpu" and "full" never substitute: nothing
+    usable raises `FileNotFoundError` with the places searched and the fixes. "smoke" downloads nothing: it goes on
+    with the stand-in `tlk.config.STAND_IN` when its weights are on disk, else with random weights, and prints a
+    banner. ``plan_only=True`` returns the `tlk.data.Plan` (nothing downloaded or printed). Notebook 02.
     """
     profile = config.resolve_profile(profile)
     name, alpha = split_name(name, alpha)
-    size = int(input_size or APPLICATIONS[name].input_size)
-    requested = _label(name, alpha)
+    size, requested = int(input_size or APPLICATIONS[name].input_size), _label(name, alpha)
     plan, fetch = _plan(name, alpha, size, include_top, download=profile != "smoke")
+    chosen = Weights(name=name, alpha=alpha, input_size=size, path=None, plan=plan, requested=requested)
     stand_in, stand_alpha = split_name(config.STAND_IN)
     if plan.kind == "missing" and profile == "smoke" and (stand_in, stand_alpha) != (name, alpha):
         stand_size = APPLICATIONS[stand_in].input_size if input_size is None or include_top else size
@@ -210,20 +201,18 @@ def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=Fal
                 return other
             searched = "".join(f"\n  - {problem}" for problem in plan.problems)
             note = f"{plan.what} not found:{searched}\nSmoke continues with {config.STAND_IN} from {other.where}"
-            return _announce("STAND-IN BACKBONE", Weights(name=stand_in, alpha=stand_alpha, input_size=stand_size,
-                             path=str(other.found), plan=other, requested=requested, note=note))  # fmt: skip
+            stand = dict(name=stand_in, alpha=stand_alpha, input_size=stand_size, path=str(other.found), plan=other)
+            return _announce("STAND-IN BACKBONE", dataclasses.replace(chosen, note=note, **stand))
         plan.problems += [f"stand-in {config.STAND_IN}: {problem}" for problem in other.problems]
     if plan_only:
         return plan
     try:
-        found = plan.run(fetch)
+        return dataclasses.replace(chosen, path=str(plan.run(fetch)))
     except FileNotFoundError as error:
         if profile != "smoke":
             raise
         note = f"{error}\nNo ImageNet weights could be found: {requested} gets RANDOM weights"
-        return _announce("NO PRETRAINED BACKBONE", Weights(name=name, alpha=alpha, input_size=size, path=None,
-                         plan=plan, requested=requested, note=note))  # fmt: skip
-    return Weights(name=name, alpha=alpha, input_size=size, path=str(found), plan=plan, requested=requested)
+        return _announce("NO PRETRAINED BACKBONE", dataclasses.replace(chosen, note=note))
 
 
 def _announce(title, weights):
@@ -234,22 +223,20 @@ def _announce(title, weights):
 def load(name, profile, input_size=None, alpha=None, include_top=False, weights="imagenet"):
     """Build backbone `name` with `keras.applications` and return a `Backbone` (pooled "avg" without the top).
 
-    The call notebook 02 writes out: `imagenet_weights` finds the file, the constructor loads it. `weights` is
-    "imagenet", None (random) or a file path. A file that does not fit the network raises `DataFileError`.
+    The call notebook 02 writes out: `imagenet_weights` finds the file, the constructor loads it (``weights=None``:
+    random weights, nothing searched). A file that does not fit the network raises `tlk.data.DataFileError`.
     """
     import keras
 
-    name, alpha = split_name(name, alpha)
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights is 'imagenet' or None, not {weights!r}")
     if weights == "imagenet":
         found = imagenet_weights(name, profile, alpha, input_size, include_top)
     else:
-        if weights is not None and not pathlib.Path(weights).is_file():
-            raise FileNotFoundError(f"weights file {weights} does not exist")
-        size, plan = int(input_size or APPLICATIONS[name].input_size), data.Plan(f"weights {weights}")
-        found = Weights(name=name, alpha=alpha, input_size=size, path=weights and str(weights), plan=plan,
-                        requested=_label(name, alpha))  # fmt: skip
-    options = {"pooling": "avg"} if not include_top else {}
-    options.update({} if found.alpha is None else {"alpha": found.alpha})
+        name, alpha = split_name(name, alpha)
+        size, plan = int(input_size or APPLICATIONS[name].input_size), data.Plan("random weights")
+        found = Weights(name=name, alpha=alpha, input_size=size, path=None, plan=plan, requested=_label(name, alpha))
+    options = ({} if include_top else {"pooling": "avg"}) | ({} if found.alpha is None else {"alpha": found.alpha})
     constructor = getattr(keras.applications, APPLICATIONS[found.name].constructor)
     shape = (found.input_size, found.input_size, 3)
     try:
@@ -258,30 +245,26 @@ def load(name, profile, input_size=None, alpha=None, include_top=False, weights=
         if found.path is None:  # a bad argument, not a bad file
             raise
         raise data.DataFileError(
-            f"{found.path} does not load into {found.label} ({error}): delete it and fetch it again, "
-            "or pass the file that matches this backbone"
+            f"{found.path} does not load into {found.label} ({error}): delete it and fetch it again"
         ) from None
-    return Backbone(model=model, weights=found)
+    return Backbone(model, found)
 
 
-def features(backbone, paths, labels, name, batch_size=64, folder=None, report_every=10.0):
-    """Frozen-base features of the images at `paths`, computed once and then read from `tlk.cache`.
+def features(backbone, paths, labels, name, folder=None):
+    """Frozen-base features of the images at `paths`, computed once, then read from `tlk.cache`.
 
-    Streams `tlk.images.dataset` through ``backbone.model``, printing progress every `report_every` seconds;
-    any change of backbone, weights, weight file, size, preprocess, output shape or data (file name/size/time,
-    labels) recomputes. `name` names the part, e.g. "cats_vs_dogs-train". Returns a `tlk.cache.Entry`
-    ("features", "labels"). Notebooks 02, 03, 05.
+    Streams `tlk.images.dataset` through ``backbone.model`` (progress every 10 s); any change of backbone, weights,
+    image size, preprocess, output shape or data (file names, sizes, times; labels) recomputes. `name` names the
+    part, e.g. "cats_vs_dogs-train". Returns a `tlk.cache.Entry` ("features", "labels"). Notebooks 02, 03, 05.
     """
-    from tlkeras import cache, images
-
     paths, labels, model = [pathlib.Path(p) for p in paths], np.asarray(labels), backbone.model
-    preprocess = backbone.preprocess
+    preprocess, weights_file = backbone.preprocess, backbone.weights.path
     metadata = {
         "backbone": backbone.label,
-        "weights_hash": cache.weights_hash(model),
-        "weights_file": pathlib.Path(backbone.weights_path).name if backbone.weights_path else None,
+        "weights_hash": cache.fingerprint([(weight.path, weight.numpy()) for weight in model.weights]),
+        "weights_file": pathlib.Path(weights_file).name if weights_file else None,
         "image_size": int(backbone.input_size),
-        "preprocess": f"{getattr(preprocess, '__module__', '')}.{getattr(preprocess, '__qualname__', preprocess)}",
+        "preprocess": f"{preprocess.__module__}.{preprocess.__qualname__}",
         "output_shape": list(model.output_shape[1:]),
         "data_fingerprint": cache.fingerprint(paths, labels),
         "count": len(paths),
@@ -290,10 +273,10 @@ def features(backbone, paths, labels, name, batch_size=64, folder=None, report_e
 
     def compute():
         parts, start, shown = [], time.perf_counter(), 0.0
-        for batch, _ in images.dataset(paths, labels, backbone.input_size, preprocess, batch_size):
+        for batch, _ in images.dataset(paths, labels, backbone.input_size, preprocess, batch_size=64):
             parts.append(np.asarray(model.predict_on_batch(batch)))
             done, elapsed = sum(len(part) for part in parts), time.perf_counter() - start
-            if elapsed - shown >= report_every or done == len(paths):
+            if elapsed - shown >= 10 or done == len(paths):
                 print(f"features {stem}: {done:,}/{len(paths):,} images, {elapsed:.0f} s")
                 shown = elapsed
         return {"features": np.concatenate(parts), "labels": labels}

@@ -1,14 +1,10 @@
-"""Where data come from: one search order, one plan per loader, verified files, downloads, Fashion-MNIST.
+"""Where data come from: one search order, one plan per loader, verified files, downloads, and Fashion-MNIST.
 
-Every loader (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`, ImageNet weights
-in `tlk.backbones`) tries, in order: an explicit ``path`` (a problem there is an error at once), the offline
-mirror ``$TLKERAS_MIRROR/<name>``, the Keras cache ``~/.keras/<datasets|models>/<name>`` (where downloads
-land), the Debian folder ``/usr/share/datasets/<name>`` (Fashion-MNIST), then a download unless
-``$TLKERAS_OFFLINE`` is set. One mechanism, so the doctor and the loader cannot disagree: a loader builds its
-`Plan` with `plan` (its own check run on each place; the first that passes is kept, with what the check
-returned), then executes it with ``Plan.run`` (that result, else `fetch` from each URL in turn, else one
-error naming every place and the fixes). With ``plan_only=True`` a loader returns the plan instead, nothing
-downloaded: that is what ``python -m tlkeras doctor`` asks. Introduced in notebook 01.
+Every loader (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`, ImageNet weights in
+`tlk.backbones`) builds its `Plan` with `plan`: its own check runs on each of `places` (an explicit ``path``, the
+mirror ``$TLKERAS_MIRROR``, the Keras cache, the Debian package) and the first that passes is kept, else a download
+is planned unless ``$TLKERAS_OFFLINE`` is set. ``Plan.run`` executes it. With ``plan_only=True`` a loader returns
+the plan, nothing downloaded: what ``python -m tlkeras doctor`` asks, so doctor and loader cannot disagree.
 """
 
 import dataclasses
@@ -90,8 +86,8 @@ class Plan:
         return f"{self.place.label}: {self.place.path}" if self.place else " or ".join(self.urls) or "nowhere"
 
     def run(self, download):
-        """The loader's result: `found`, else ``download(url)`` for each URL in turn, else one FileNotFoundError
-        naming every place searched and the numbered fixes."""
+        """`found`, else ``download(url)`` for each URL in turn, else a FileNotFoundError naming every place searched
+        and the numbered fixes."""
         if self.place is not None:
             return self.found
         for url in self.urls:
@@ -116,17 +112,13 @@ def offline():
     return os.environ.get(config.OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def origin(env, default, value=None):
-    """A download base URL: `value`, else ``$<env>``, else `default` (always ending in "/")."""
-    return (value or os.environ.get(env) or default).rstrip("/") + "/"
+def origin(env, default):
+    """A download base URL: ``$<env>`` (another server with the same layout, e.g. a local one), else `default`."""
+    return (os.environ.get(env) or default).rstrip("/") + "/"
 
 
 def places(name, path=None, kind="datasets", debian=False):
-    """The places searched for data set (or weights folder) `name`, in the course's one order.
-
-    `kind` is the Keras cache subfolder: "datasets" for data, "models" for weights (the mirror holds
-    weights under ``keras/models``).
-    """
+    """The places searched for data set `name`, in order; `kind` "models" searches the weights folders instead."""
     mirror = config.mirror_dir()
     found = [Place("path argument", pathlib.Path(path).expanduser(), explicit=True)] if path is not None else []
     if mirror is not None:
@@ -136,11 +128,10 @@ def places(name, path=None, kind="datasets", debian=False):
 
 
 def plan(what, name, check, path=None, urls=(), size_mb=None, fixes=(), kind="datasets", debian=False):
-    """The `Plan` of a loader: the first of `places` where ``check(folder)`` succeeds, else the download `urls`.
+    """The `Plan` of a loader: the first of `places` where ``check(folder)`` returns, else the download `urls`.
 
-    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken): in an
-    explicit `path` that is an error at once; elsewhere it is noted in ``problems`` and the next place tried.
-    No URL is planned when ``$TLKERAS_OFFLINE`` is set; a loader passes ``urls=()`` for ``download=False``.
+    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken): in an explicit
+    `path` that is an error at once; elsewhere it is noted and the next place tried. ``urls=()``: no download.
     """
     problems = []
     for place in places(name, path, kind=kind, debian=debian):
@@ -171,24 +162,21 @@ def file_digest(path, algorithm="sha256"):
     return digest.hexdigest()
 
 
-def read_sha256sums(folder):
-    """The ``SHA256SUMS`` manifest of `folder` as {path relative to `folder`: hex digest}; empty when none."""
-    manifest = pathlib.Path(folder) / "SHA256SUMS"
-    return _parse_sums(manifest, manifest.stat().st_mtime_ns) if manifest.is_file() else {}
-
-
 @functools.lru_cache(maxsize=32)
-def _parse_sums(manifest, mtime_ns):  # read once per version of the file, not once per image it lists
+def _listed(manifest, mtime_ns):  # {path relative to the manifest's folder: digest}, read once per version
     lines = [line.strip().partition("  ") for line in manifest.read_text().splitlines()]
     return {name.lstrip("*").removeprefix("./"): digest.lower() for digest, _, name in lines if name}
 
 
 def verify_file(path):
-    """Check `path` against the nearest ``SHA256SUMS`` above it (its folder, else a parent); DataFileError if
-    they differ. Returns True when a listed digest matched, False when that manifest (or none) lists the file."""
+    """Check `path` against the nearest ``SHA256SUMS`` above it; `DataFileError` when the digests differ.
+
+    Returns True when a listed digest matched, False when no manifest lists the file.
+    """
     path = pathlib.Path(path)
     folder = next((f for f in path.parents if (f / "SHA256SUMS").is_file()), None)
-    expected = read_sha256sums(folder).get(path.relative_to(folder).as_posix()) if folder else None
+    listed = _listed(folder / "SHA256SUMS", (folder / "SHA256SUMS").stat().st_mtime_ns) if folder else {}
+    expected = listed.get(path.relative_to(folder).as_posix()) if folder else None
     if expected is None:
         return False
     actual = file_digest(path)
@@ -203,10 +191,9 @@ def verify_file(path):
 def fetch(files, subdir, check=None, size_mb=None):
     """Download `files` ({file name: URL}) into ``~/.keras/<subdir>`` with ``keras.utils.get_file``.
 
-    The one download policy of the course: nothing is fetched when ``$TLKERAS_OFFLINE`` is set; a transfer
-    that fails leaves no partial file (complete ones stay, so a second try resumes after them); when
-    ``check(folder)`` raises `DataFileError` every file of this download is removed, so nothing damaged is
-    trusted next time. Returns what `check` returns (the folder without a check).
+    The one download policy: nothing when ``$TLKERAS_OFFLINE`` is set; a failed transfer leaves no partial file
+    (complete ones stay, so a second try resumes); when ``check(folder)`` raises `DataFileError` every file of
+    this download is removed, so nothing damaged is trusted next time. Returns what `check` returns.
     """
     import keras
 
@@ -247,11 +234,10 @@ def unzip(path, target):
 
 
 def reachable(url):
-    """Whether the server of `url` answers an HTTP HEAD request within 3 seconds.
+    """Whether the server of `url` answers an HTTP HEAD request within 3 seconds (DNS included), asked once.
 
-    It goes through the proxy urllib (and so every download) would use (``HTTPS_PROXY``, ``HTTP_PROXY``,
-    ``NO_PROXY``); any HTTP answer counts except a proxy's 502-504. DNS is inside the timeout (the request
-    runs in a thread). Asked once per server and proxy setting in a process. Used by the doctor.
+    Through the proxy every download would use (``HTTPS_PROXY``, ``NO_PROXY``, ...); any HTTP answer counts
+    except a proxy's 502-504. Used by the doctor.
     """
     parts = urllib.parse.urlsplit(url)
     return _answers(f"{parts.scheme}://{parts.netloc}/", tuple(sorted(urllib.request.getproxies().items())))
@@ -271,7 +257,7 @@ def _answers(server, proxies, timeout=3.0):
         except Exception:  # refused, unreachable, no DNS, a proxy tunnel that failed: `answer` stays empty
             pass
 
-    probe = threading.Thread(target=ask, daemon=True)
+    probe = threading.Thread(target=ask, daemon=True)  # a thread, because the socket timeout does not cover DNS
     probe.start()
     probe.join(timeout + 0.5)
     return bool(answer and answer[0])
@@ -283,22 +269,18 @@ def _answers(server, proxies, timeout=3.0):
 def read_idx(path):
     """Read one (optionally gzipped) IDX file into a NumPy array, with a clear error if it is damaged."""
     path = pathlib.Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as handle:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
             raw = handle.read()
     except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(
-            f"{path} is damaged ({error.__class__.__name__}: {error}); delete it and download it again"
-        ) from None
-    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataFileError(f"{path} is damaged ({error.__class__.__name__}: {error}): download it again") from None
+    if len(raw) < 8 or raw[:3] != b"\0\0\x08":
         raise DataFileError(f"{path} is not an IDX file of unsigned bytes (bad header)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    header = 4 + 4 * raw[3]
+    dims = tuple(int.from_bytes(raw[start : start + 4], "big") for start in range(4, header, 4))
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
-        raise DataFileError(f"{path} holds {len(raw)} bytes but its header promises {expected}; it is truncated")
+        raise DataFileError(f"{path} holds {len(raw)} bytes but its header promises {expected}: it is truncated")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -320,16 +302,13 @@ def _read_fashion(folder):
     return (x_train, y_train), (x_test, y_test)
 
 
-def load_fashion_mnist(path=None, download=True, origin_url=None, plan_only=False):
-    """Load Fashion-MNIST as uint8 arrays: ``(x_train, y_train), (x_test, y_test)``.
-
-    Searches `places` (explicit path, mirror, Keras cache, Debian package) for the four original ``.gz``
-    files, checked against a ``SHA256SUMS`` when one lists them and always against the expected shapes;
-    else downloads them from `origin_url` (default ``$TLKERAS_FASHION_ORIGIN``, else `FASHION_ORIGIN`, the
-    address Keras uses) into ``~/.keras/datasets/fashion-mnist``. ``plan_only=True`` returns the `Plan`.
-    Introduced in notebook 01.
+def load_fashion_mnist(path=None, download=True, plan_only=False):
+    """Fashion-MNIST as uint8 arrays ``(x_train, y_train), (x_test, y_test)`` from the first of `places` that holds
+    the four original ``.gz`` files (checked against a ``SHA256SUMS`` that lists them, and their shapes), else
+    downloaded from ``$TLKERAS_FASHION_ORIGIN`` or `FASHION_ORIGIN` (Keras' address) into the Keras cache.
+    ``plan_only=True`` returns the `Plan`. Introduced in notebook 01.
     """
-    base = origin(FASHION_ORIGIN_ENV, FASHION_ORIGIN, origin_url)
+    base = origin(FASHION_ORIGIN_ENV, FASHION_ORIGIN)
     fixes = (
         f"go online, so the files can be downloaded from {base}",
         "sudo apt-get install dataset-fashion-mnist  (Debian/Ubuntu; files land in /usr/share/datasets)",
@@ -339,8 +318,5 @@ def load_fashion_mnist(path=None, download=True, origin_url=None, plan_only=Fals
     planned = plan("Fashion-MNIST", "fashion-mnist", _read_fashion, path, urls, 30, fixes, debian=True)
     if plan_only:
         return planned
-
-    def download_from(url):
-        return fetch({name: url + name for name in FASHION_FILES}, "datasets/fashion-mnist", _read_fashion)
-
-    return planned.run(download_from)
+    subdir = "datasets/fashion-mnist"
+    return planned.run(lambda url: fetch({name: url + name for name in FASHION_FILES}, subdir, _read_fashion))

@@ -1,10 +1,8 @@
 """HAM10000 skin lesions: the layouts a copy comes in, their metadata, where a copy is, and the ISIC download.
 
 HAM10000 (Tschandl et al. 2018, doi:10.7910/DVN/DBW86T) is 10,015 dermatoscopic images of 7 diagnoses, also
-released as the ISIC 2018 Task 3 training set (Codella et al. 2019). Layouts read (see `LAYOUT_HELP`): ISIC
-2018 (what `load` downloads), official HAM10000, the course mirror (class folders + labels.csv) and bare class
-folders (no lesion ids, said so). Bad rows and files are skipped and named in ``problems``. Non-commercial use
-with attribution. Introduced in notebook 05.
+released as the ISIC 2018 Task 3 training set (Codella et al. 2019). Layouts read: see `LAYOUTS_HELP`. Bad rows and
+files are skipped and named in ``problems``. Non-commercial use with attribution. Introduced in notebook 05.
 """
 
 import csv
@@ -41,9 +39,10 @@ DOWNLOAD_MB = {ISIC_INPUT + ".zip": 2772.0, ISIC_TRUTH + ".zip": 0.04, ISIC_GROU
 EXPECTED_IMAGES = 10015
 MIRROR_SUBDIR = "ham10000_224"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-LAYOUT_HELP = (
-    f"Expected {ISIC_INPUT}/ + {ISIC_TRUTH}.csv (+ {ISIC_GROUPS}), or HAM10000_metadata.csv + "
-    "HAM10000_images_part_1/ and _part_2/, or one folder per diagnosis (akiec/, bcc/, ...) with or without labels.csv"
+LAYOUTS_HELP = (
+    f"Expected ISIC 2018 ({ISIC_INPUT}/ + {ISIC_TRUTH}.csv + {ISIC_GROUPS}), official HAM10000 (HAM10000_metadata"
+    ".csv + HAM10000_images_part_1/ and _part_2/), or one folder per diagnosis (akiec/, bcc/, ...) with or without "
+    "labels.csv (the course mirror has it; without it there are no lesion ids)"
 )
 
 
@@ -59,7 +58,7 @@ class Lesions:
     layout: str
     source: str
     release: dict  # "labels" and "lesion_ids" of every row of the release's metadata (files or not)
-    problems: dict = dataclasses.field(default_factory=dict)
+    problems: dict
 
     def __len__(self):
         return len(self.labels)
@@ -71,18 +70,16 @@ class Lesions:
 
     def subset(self, index):
         """The same data restricted to the positions in `index`."""
-        index = np.asarray(index, dtype=int)
-        pick = lambda items: [items[i] for i in index]  # noqa: E731
-        lists = {key: pick(getattr(self, key)) for key in ("paths", "image_ids", "lesion_ids")}
-        return dataclasses.replace(self, labels=self.labels[index], **lists)
+        lists = {key: [getattr(self, key)[i] for i in index] for key in ("paths", "image_ids", "lesion_ids")}
+        return dataclasses.replace(self, labels=self.labels[np.asarray(index, dtype=int)], **lists)
 
-    def report(self, show=3):
+    def report(self):
         """A few lines: source, layout, counts, lesion ids, and every kind of skipped input with examples."""
         lesions = "" if self.has_lesion_ids else " (NO lesion ids: each image is its own lesion)"
         text = f"HAM10000 from {self.source} ({self.layout}): {len(self)} images of {len(set(self.lesion_ids))} "
         text += f"lesions{lesions}, {self.counts()}"
         for kind, items in self.problems.items():
-            text += f"\n  skipped/noted {len(items)} {kind}: {', '.join(items[:show])}{', ...' * (len(items) > show)}"
+            text += f"\n  skipped/noted {len(items)} {kind}: {', '.join(items[:3])}{', ...' * (len(items) > 3)}"
         return text
 
 
@@ -91,7 +88,7 @@ def _note(problems, kind, item):
 
 
 def _rows(path, required):
-    """The rows of CSV `path` as stripped dicts, after checking that the `required` columns exist."""
+    """The rows of CSV `path` (checked against a ``SHA256SUMS`` that lists it) as stripped dicts."""
     data.verify_file(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
@@ -105,10 +102,7 @@ def _rows(path, required):
 def read_metadata(path, problems):
     """{image_id: (lesion_id or None, dx)} from a HAM10000 metadata CSV; bad and duplicate rows are named."""
     path, rows = pathlib.Path(path), {}
-    table = _rows(path, ("image_id", "dx"))
-    if table and "lesion_id" not in table[0]:
-        _note(problems, "files without a lesion_id column (no lesion ids)", path.name)
-    for line, row in enumerate(table, start=2):
+    for line, row in enumerate(_rows(path, ("image_id", "dx")), start=2):
         image_id, dx = row["image_id"], row["dx"].lower()
         if not image_id or dx not in CLASSES:
             _note(problems, "rows with an unknown diagnosis or no image_id", f"{path.name}:{line} ({dx or '-'})")
@@ -130,23 +124,21 @@ def read_isic(truth_path, groups_path, problems):
             _note(problems, "duplicate image ids (first row kept)", f"{row['image']} ({truth_path.name}:{line})")
         else:
             rows[row["image"]] = (None, hot[0].lower())
-    if groups_path is None:
-        _note(problems, "no lesion ids (lesion groupings file missing)", ISIC_GROUPS)
-    for row in _rows(groups_path, ("image", "lesion_id")) if groups_path else ():
+    for row in _rows(groups_path, ("image", "lesion_id")) if groups_path.is_file() else ():
         if row["image"] in rows and row["lesion_id"]:
             rows[row["image"]] = (row["lesion_id"], rows[row["image"]][1])
     return rows
 
 
-def _image_files(folder, recursive=True):
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _image_files(*folders):
+    return sorted(
+        p for folder in folders for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def _release(rows):
     ids = sorted(rows)
-    labels = np.array([CLASSES.index(rows[i][1]) for i in ids], dtype=np.int64)
-    return dict(labels=labels, lesion_ids=[rows[i][0] or i for i in ids])
+    return dict(labels=np.array([CLASSES.index(rows[i][1]) for i in ids]), lesion_ids=[rows[i][0] or i for i in ids])
 
 
 def _assemble(folder, rows, files, layout, problems, release=None):
@@ -159,76 +151,54 @@ def _assemble(folder, rows, files, layout, problems, release=None):
             _note(problems, "image files without a metadata row", path.name)
         else:
             by_id[path.stem] = path
-    records = []
-    for image_id in sorted(rows):
-        lesion_id, dx = rows[image_id]
-        if image_id not in by_id:
-            _note(problems, "metadata rows whose image file is missing", image_id)
-            continue
-        if by_id[image_id].parent.name.lower() in CLASSES and by_id[image_id].parent.name.lower() != dx:
+    for image_id in sorted(set(rows) - set(by_id)):
+        _note(problems, "metadata rows whose image file is missing", image_id)
+    image_ids = sorted(set(rows) & set(by_id))
+    if not image_ids:
+        raise data.DataFileError(f"{folder}: no image file matches a metadata row ({layout}). {LAYOUTS_HELP}")
+    for image_id in image_ids:
+        if by_id[image_id].parent.name.lower() in set(CLASSES) - {rows[image_id][1]}:
             _note(problems, "class folder disagrees with metadata (metadata used)", by_id[image_id].name)
-        records.append((str(by_id[image_id]), image_id, lesion_id, dx))
-    if not records:
-        raise data.DataFileError(f"{folder}: no image file matches a metadata row ({layout}). {LAYOUT_HELP}")
-    has_lesions = all(lesion for _, _, lesion, _ in records)
-    if not has_lesions and not any("lesion" in kind for kind in problems):
-        _note(problems, "images without a lesion id (each is its own lesion)", records[0][1])
-    paths, image_ids, lesion_ids, dxs = (list(column) for column in zip(*records))
-    lesion_ids = [lesion or image_id for lesion, image_id in zip(lesion_ids, image_ids)]
-    labels = np.array([CLASSES.index(dx) for dx in dxs], dtype=np.int64)
+        if not rows[image_id][0]:
+            _note(problems, "images with no lesion id (each counts as its own lesion)", image_id)
+    labels = np.array([CLASSES.index(rows[i][1]) for i in image_ids])
+    paths, lesion_ids = [str(by_id[i]) for i in image_ids], [rows[i][0] or i for i in image_ids]
     release = release or _release(rows)
-    return Lesions(paths, labels, image_ids, lesion_ids, has_lesions, layout, str(folder), release, problems)
+    has_lesion_ids = all(rows[i][0] for i in image_ids)
+    return Lesions(paths, labels, image_ids, lesion_ids, has_lesion_ids, layout, str(folder), release, problems)
 
 
 def _read(folder):
     """The HAM10000 copy in `folder` (any layout, or one level down), without reading pixels."""
     folder, problems = pathlib.Path(folder), {}
-    truth = next(
-        (p for p in (folder / f"{ISIC_TRUTH}.csv", folder / ISIC_TRUTH / f"{ISIC_TRUTH}.csv") if p.is_file()), None
-    )
-    if truth is not None and (folder / ISIC_INPUT).is_dir():
-        groups = folder / ISIC_GROUPS
-        rows = read_isic(truth, groups if groups.is_file() else None, problems)
+    truths = [folder / f"{ISIC_TRUTH}.csv", folder / ISIC_TRUTH / f"{ISIC_TRUTH}.csv"]
+    if (folder / ISIC_INPUT).is_dir() and any(p.is_file() for p in truths):
+        rows = read_isic(next(p for p in truths if p.is_file()), folder / ISIC_GROUPS, problems)
         return _assemble(folder, rows, _image_files(folder / ISIC_INPUT), "ISIC 2018 Task 3", problems)
-    roots = [
-        p for p in sorted(folder.iterdir()) if p.is_dir() and p.name.lower().startswith(("ham10000_images", "images"))
-    ]
-    if (folder / "HAM10000_metadata.csv").is_file() and roots:
+    parts = [p for p in folder.iterdir() if p.is_dir() and p.name.lower().startswith(("ham10000_images", "images"))]
+    if (folder / "HAM10000_metadata.csv").is_file() and parts:
         rows = read_metadata(folder / "HAM10000_metadata.csv", problems)
-        files = _image_files(folder, recursive=False) + [p for root in roots for p in _image_files(root)]
-        return _assemble(folder, rows, files, "official HAM10000", problems)
-    files = [p for root in sorted(folder.iterdir()) if root.name.lower() in CLASSES for p in _image_files(root)]
-    if files and (folder / "labels.csv").is_file():  # the mirror: the full release's metadata may sit one level up
+        return _assemble(folder, rows, _image_files(*parts), "official HAM10000", problems)
+    files = _image_files(*(p for p in folder.iterdir() if p.is_dir() and p.name.lower() in CLASSES))
+    if files and (folder / "labels.csv").is_file():  # the mirror: the full release's metadata sits one level up
         full = folder.parent / "HAM10000_metadata.csv"
         release = _release(read_metadata(full, {})) if full.is_file() else None
         rows = read_metadata(folder / "labels.csv", problems)
         return _assemble(folder, rows, files, "class folders + labels.csv", problems, release)
     if files:
-        _note(problems, "no lesion ids (class folders without metadata)", folder.name)
         rows = {path.stem: (None, path.parent.name.lower()) for path in reversed(files)}  # first file wins
         return _assemble(folder, rows, files, "class folders", problems)
     for sub in (ISIC_FOLDER, MIRROR_SUBDIR):
         if (folder / sub).is_dir():
             return _read(folder / sub)
-    raise FileNotFoundError(f"no HAM10000 layout in {folder}. {LAYOUT_HELP}")
-
-
-def _drop_unreadable(found):
-    """Drop files that cannot be decoded (truncated, empty, not an image), naming each in ``problems``."""
-    usable, skipped = images.check_files(found.paths)
-    for path, reason in skipped:
-        _note(found.problems, "unreadable image files", f"{pathlib.Path(path).name} ({reason})")
-    if not usable:
-        raise data.DataFileError(f"{found.source}: no readable image among {len(found)} files")
-    usable = set(map(str, usable))
-    return found.subset([i for i, path in enumerate(found.paths) if str(path) in usable])
+    raise FileNotFoundError(f"no HAM10000 layout in {folder}. {LAYOUTS_HELP}")
 
 
 def _extract(downloads):
-    """Unzip the ISIC files in `downloads` into ``../ISIC_FOLDER`` if the release is complete; else DataFileError.
+    """Unzip the ISIC files in `downloads` into ``../ISIC_FOLDER`` if the release is complete, else DataFileError.
 
-    Checked in a temporary folder renamed into place only when all is well (`EXPECTED_IMAGES` images in 7
-    classes, each labelled and with a lesion id); the zips are then deleted: the extracted copy is what is read.
+    Checked in a temporary folder renamed into place only when all is well (`EXPECTED_IMAGES` images in 7 classes,
+    each labelled and with a lesion id); the zips are then deleted: the extracted copy is what is read.
     """
     final = downloads.parent / ISIC_FOLDER
     with tempfile.TemporaryDirectory(prefix=".isic-", dir=downloads.parent, ignore_cleanup_errors=True) as staging:
@@ -238,9 +208,9 @@ def _extract(downloads):
         shutil.copyfile(downloads / ISIC_GROUPS, staging / ISIC_GROUPS)
         found = _read(staging)
         faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]
-        if len(found) != EXPECTED_IMAGES or len(set(found.labels.tolist())) != len(CLASSES):
-            faults.append(f"{len(found)} labelled images in {len(set(found.labels.tolist()))} classes, expected "
-                          f"{EXPECTED_IMAGES} in 7")  # fmt: skip
+        classes = len(set(found.labels.tolist()))
+        if len(found) != EXPECTED_IMAGES or classes != len(CLASSES):
+            faults.append(f"{len(found)} labelled images in {classes} classes, expected {EXPECTED_IMAGES} in 7")
         if faults:
             raise data.DataFileError(
                 f"the ISIC 2018 download ({', '.join(DOWNLOAD_MB)}) is incomplete: " + "; ".join(faults)
@@ -250,17 +220,15 @@ def _extract(downloads):
     return _read(final)
 
 
-def load(path=None, download=True, origin_url=None, max_per_class=None, seed=0, verbose=True, plan_only=False):
+def load(path=None, download=True, max_per_class=None, seed=0, verbose=True, plan_only=False):
     """HAM10000 as file paths with labels and lesion ids (`Lesions`), from the first place that has a copy.
 
-    Searches `tlk.data.places("skin_lesion", path)` for any layout in the module docstring; when none has
-    one and `download` is true, downloads the ISIC 2018 release (about 2.8 GB) from `origin_url` (default
-    ``$TLKERAS_ISIC_ORIGIN``, else `ISIC_ORIGIN`) and extracts it into ``~/.keras/datasets/skin_lesion``.
-    `max_per_class` keeps at most that many images per class, whole lesions at a time
-    (`tlk.sampling.cap_per_class`); every kept file is decoded once and unreadable ones are dropped (and
-    named). ``plan_only=True`` returns the `tlk.data.Plan`. Introduced in notebook 05.
+    Searches `tlk.data.places("skin_lesion", path)` for any layout in `LAYOUTS_HELP`; else downloads the ISIC
+    2018 release (about 2.8 GB) from ``$TLKERAS_ISIC_ORIGIN`` or `ISIC_ORIGIN` into the Keras cache. `max_per_class`
+    keeps at most that many images per class, whole lesions at a time (`tlk.sampling.cap_per_class`); every kept
+    file is then checked (`tlk.images.readable`). ``plan_only=True`` returns the `tlk.data.Plan`. Notebook 05.
     """
-    base = data.origin(ORIGIN_ENV, ISIC_ORIGIN, origin_url)
+    base = data.origin(ORIGIN_ENV, ISIC_ORIGIN)
     fixes = (
         f"go online, so the ISIC 2018 Task 3 training release (about 2.8 GB) can be downloaded from {base}",
         "download HAM10000 (doi:10.7910/DVN/DBW86T: HAM10000_metadata.csv + image folders) and pass path=",
@@ -282,7 +250,12 @@ def load(path=None, download=True, origin_url=None, max_per_class=None, seed=0, 
         found.source = f"{plan.place.label}: {found.source}"
     if max_per_class is not None:
         found = found.subset(sampling.cap_per_class(found.labels, max_per_class, seed, groups=found.lesion_ids))
-    found = _drop_unreadable(found)
+    usable, skipped = images.readable(found.paths)
+    for path, reason in skipped:
+        _note(found.problems, "unreadable image files", f"{path.name} ({reason})")
+    if not usable:
+        raise data.DataFileError(f"{found.source}: no readable image among {len(found)} files")
+    found = found.subset(usable)
     if verbose:
         print(found.report())
     return found
