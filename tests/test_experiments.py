@@ -1,4 +1,4 @@
-"""Tests for tlkeras.experiments: data splits, size checks, the probe, the cached model and the grid bookkeeping."""
+"""Tests for tlkeras.experiments: class selection, task draws, the cached model and the grid bookkeeping."""
 
 import numpy as np
 import pytest
@@ -30,15 +30,6 @@ def test_select_classes_relabels_and_scales():
         experiments.select_classes(x, y, (1, 1))
 
 
-def test_permute_pixels_is_a_fixed_permutation():
-    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
-    once, again = experiments.permute_pixels(x, seed=4), experiments.permute_pixels(x, seed=4)
-    np.testing.assert_array_equal(once, again)
-    assert not np.allclose(once, x)
-    np.testing.assert_array_equal(np.sort(once.reshape(3, -1), axis=1), np.sort(x.reshape(3, -1), axis=1))
-    assert not np.allclose(once, experiments.permute_pixels(x, seed=5))
-
-
 def test_make_task_keeps_train_and_validation_apart():
     x = np.random.default_rng(0).random((60, 28, 28, 1), dtype=np.float32)
     y = np.repeat(np.arange(3), 20)
@@ -51,32 +42,12 @@ def test_make_task_keeps_train_and_validation_apart():
     assert {row.tobytes() for row in other.x_train} != train_rows
 
 
-def test_check_sizes_fails_fast_on_a_profile_asking_too_much():
-    y = np.repeat(np.arange(3), 50)
-    experiments.check_sizes(y, {"small": 10, "large": 40}, val_per_class=10, test_labels=y, test_size=150)
-    with pytest.raises(ValueError, match="large"):
-        experiments.check_sizes(y, {"small": 10, "large": 45}, val_per_class=10)
-    with pytest.raises(ValueError, match="test_size"):
-        experiments.check_sizes(y, {"small": 10}, val_per_class=10, test_labels=y, test_size=151)
-
-
 def test_repeat_to_steps_gives_enough_batches_and_leaves_big_sets_alone():
     x, y = np.arange(10), np.arange(10)
     repeated_x, repeated_y = experiments.repeat_to_steps(x, y, batch_size=4, min_steps=10)
     assert len(repeated_x) >= 40 and len(repeated_x) % 10 == 0
     np.testing.assert_array_equal(repeated_x, repeated_y)
     assert len(experiments.repeat_to_steps(x, y, batch_size=4, min_steps=0)[0]) == 10
-
-
-def test_linear_probe_separates_separable_features_and_checks_shapes():
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 30)
-    feats = rng.normal(size=(90, 5)) + 4 * np.eye(3, 5)[y]
-    assert experiments.linear_probe(feats[::2], y[::2], feats[1::2], y[1::2]) > 0.9
-    noise = rng.normal(size=(90, 5))
-    assert experiments.linear_probe(noise[::2], y[::2], noise[1::2], y[1::2]) < 0.8
-    with pytest.raises(ValueError):
-        experiments.linear_probe(feats, y[:-1], feats, y)
 
 
 def test_by_seed_groups_rows_in_seed_order_so_groups_pair_by_seed():
@@ -140,36 +111,24 @@ def test_cached_model_trains_once_then_reads_the_weights(tiny_task, tmp_path):
     assert changed.status.startswith("computed (cache stale") and len(calls) == 2
 
 
-@pytest.mark.slow
-def test_similarity_probe_scores_on_validation_and_source_beats_uninformative_features(tiny_task):
-    from tlkeras import models
-
-    source = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=0)
-    blind = models.small_cnn(filters=(4,), dense=8, num_classes=3, seed=1)
-    dense = blind.get_layer("dense_1")
-    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])  # every feature 0: nothing to read
-    train = (tiny_task.x_train, tiny_task.y_train)
-    result = experiments.similarity_probe(source, blind, "dense_1", train, train, per_class=4, seeds=(0, 1, 2))
-    assert result["random"] < 0.5 < result["source"]  # a constant feature scores chance (1/3)
-    assert result["score"] > 0.3
-    shuffled = (tiny_task.x_train, np.random.default_rng(0).permutation(tiny_task.y_train))
-    scored = experiments.similarity_probe(source, blind, "dense_1", train, shuffled, per_class=4, seeds=(0, 1, 2))
-    assert scored["source"] < result["source"] - 0.2  # the score comes from the validation labels given
-
-
 def test_every_profile_of_notebook_04_fits_fashion_mnist_and_reports_winners_over_three_seeds():
     import pathlib
 
-    from tlkeras import doctor, strategy
+    from tlkeras import doctor, sampling
 
     path = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "04_four_case_matrix.ipynb"
     settings, _ = doctor.notebook_settings(path)
     assert set(settings) == {"smoke", "cpu", "full"}
-    train, test = np.repeat(np.arange(5), 6000), np.repeat(np.arange(5), 1000)  # five Fashion-MNIST classes
-    for profile in settings.values():
-        sizes = {size: profile[f"{size}_per_class"] for size in strategy.SIZES}
-        experiments.check_sizes(train, sizes, profile["val_per_class"], test, profile["test_size"])
-        assert profile["source_val"] < 5 * 6000
-        assert [strategy.case(count, "similar")[0] for count in sizes.values()] == list(sizes)
+    for name, profile in settings.items():
+        sizes = [profile[f"{size}_per_class"] for size in ("small", "medium", "large")]
+        assert sizes == sorted(set(sizes)), "small < medium < large"
+        wanted = {
+            "largest training + validation per class": sizes[-1] + profile["val_per_class"],
+            "probe training + validation per class": sizes[0] + profile["probe_val_per_class"],
+            "test images": profile["test_size"],
+            "source validation images": profile["source_val"],
+        }
+        # five Fashion-MNIST classes: 6,000 training and 1,000 test images each
+        available = dict(zip(wanted, (6000, 6000, 5000, 5 * 6000 - 1)))
+        sampling.check_sizes(wanted, available, profile=name)
         assert len(set(profile["seeds"])) >= 3 and len(set(profile["probe_seeds"])) >= 3
-        assert profile["probe_val_per_class"] + profile["small_per_class"] <= 6000

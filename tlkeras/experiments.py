@@ -1,7 +1,8 @@
-"""Notebook 04's plumbing: Fashion-MNIST source and targets, the cached source model, the probe, seed bookkeeping.
+"""Notebook 04's plumbing: Fashion-MNIST source and targets, the cached source model, seed bookkeeping.
 
-The Keras lesson (building each strategy's model, ``trainable``, ``compile``, ``fit``) stays in the notebook;
-this module holds the data plumbing and the bookkeeping of many training runs. Introduced in notebook 04.
+The lesson (the rule-of-thumb table, building each recipe's model, ``trainable``, ``compile``, ``fit``, the
+similarity probe) stands in notebook 04; this module holds the data selection and the bookkeeping of many
+training runs.
 """
 
 import dataclasses
@@ -9,7 +10,7 @@ import json
 
 import numpy as np
 
-from tlkeras import cache, config, models, sampling
+from tlkeras import cache, config, sampling
 
 SOURCE_CLASSES = (0, 1, 2, 5, 8)  # T-shirt/top, Trouser, Pullover, Sandal, Bag
 TARGET_CLASSES = (3, 4, 6, 7, 9)  # Dress, Coat, Shirt, Sneaker, Ankle boot
@@ -37,31 +38,6 @@ def select_classes(x, y, classes):
     lookup = np.full(int(max(classes)) + 1, -1)
     lookup[classes] = np.arange(len(classes))
     return (x[mask].astype("float32") / 255.0)[..., None], lookup[y[mask]]
-
-
-def permute_pixels(x, seed=0):
-    """Apply one fixed random permutation (chosen by `seed`) to the pixel positions of every image."""
-    order = np.random.default_rng(seed).permutation(int(np.prod(x.shape[1:3])))
-    flat = x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 4 else x.reshape(len(x), -1)
-    return flat[:, order].reshape(x.shape)
-
-
-def check_sizes(labels, sizes, val_per_class, test_labels=None, test_size=None):
-    """Raise ValueError, in seconds rather than after the grid, when a profile asks for more images than exist.
-
-    `sizes` maps a name ("small", ...) to training images per class; every draw also needs
-    `val_per_class` validation images of each class from the same pool.
-    """
-    counts = np.bincount(np.asarray(labels))
-    fewest = int(counts[counts > 0].min())
-    for name, per_class in sizes.items():
-        if int(per_class) < 1 or int(per_class) + int(val_per_class) > fewest:
-            raise ValueError(
-                f"size {name!r}: {per_class} training + {val_per_class} validation images per class "
-                f"requested, but the smallest class has {fewest}; lower it in the profile settings"
-            )
-    if test_size is not None and test_labels is not None and int(test_size) > len(test_labels):
-        raise ValueError(f"test_size {test_size} is larger than the {len(test_labels)} test images available")
 
 
 def make_task(name, x, y, x_test, y_test, per_class, val_per_class, seed, test_size=None):
@@ -100,46 +76,6 @@ def cached_model(name, build, train, metadata, folder=None):
     if entry.status == "hit":
         model.set_weights([entry[key] for key in sorted(entry.arrays)])
     return model, entry
-
-
-def linear_probe(train_features, y_train, eval_features, y_eval):
-    """Accuracy on (`eval_features`, `y_eval`) of a ridge classifier (scikit-learn) fit on standardized features."""
-    from sklearn.linear_model import RidgeClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if len(train_features) != len(y_train) or len(eval_features) != len(y_eval):
-        raise ValueError("features and labels must have the same number of rows")
-    probe = make_pipeline(StandardScaler(), RidgeClassifier())
-    return float(probe.fit(train_features, y_train).score(eval_features, y_eval))
-
-
-def similarity_probe(source, random_model, layer_name, train, validation, per_class, seeds=(0, 1, 2)):
-    """Linear-probe accuracy with frozen `source` features against features of a random-weight copy.
-
-    For each seed the probe is fit on `per_class` images per class drawn from `train` (x, y) and scored
-    on `validation` (x, y); the test split plays no part. Source and random features see the same draw,
-    so the score is paired by draw. Returns a dict: source, random (mean accuracies), score (mean of
-    source - random) and spread (the score's standard deviation over draws, ddof=1).
-    """
-    (x_pool, y_pool), (x_val, y_val) = train, validation
-    draws = [sampling.per_class(y_pool, per_class, seed=seed) for seed in seeds]
-    images = np.concatenate([x_pool[np.concatenate(draws)], x_val])
-    accuracies = {}
-    for name, model in (("source", source), ("random", random_model)):
-        features = models.submodel(model, layer_name).predict(images, batch_size=1000, verbose=0)
-        features = features.reshape(len(images), -1)
-        per_draw = np.split(features[: -len(x_val)], np.cumsum([len(draw) for draw in draws])[:-1])
-        accuracies[name] = np.array(
-            [linear_probe(train, y_pool[draw], features[-len(x_val) :], y_val) for train, draw in zip(per_draw, draws)]
-        )
-    gain = accuracies["source"] - accuracies["random"]
-    return dict(
-        source=float(accuracies["source"].mean()),
-        random=float(accuracies["random"].mean()),
-        score=float(gain.mean()),
-        spread=float(gain.std(ddof=1)) if len(gain) > 1 else float("nan"),
-    )
 
 
 def by_seed(rows, by, value):
