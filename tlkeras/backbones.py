@@ -1,9 +1,8 @@
 """Pretrained ImageNet backbones: the weight file `keras.applications` asks for, found and checked
 (`imagenet_weights`), the backbone built from it (`load`), and the frozen-base feature cache (`features`).
 
-Keras knows each application's weight file name, address and pinned hash; we ask it rather than copy them. What
-Keras does not do lives here: the course's search order, the mirror's ``SHA256SUMS``, a complete-file check and the
-smoke profile's stand-in. Notebook 02; used by 03 and 05.
+File names, addresses and pinned hashes are Keras' own; here is only what Keras does not do: the course's search
+order, the mirror's ``SHA256SUMS``, a complete-file check and the smoke stand-in. Notebook 02; used by 03 and 05.
 """
 
 import dataclasses
@@ -24,19 +23,18 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 @dataclasses.dataclass(frozen=True)
 class Application:
-    """A `keras.applications` constructor, the module of its `preprocess_input`, its ImageNet input size and its
-    download size without the top in MB (Keras does not say; a MobileNet's scales with alpha squared)."""
+    """A `keras.applications` constructor, its ImageNet input size and its download size without the top in MB
+    (Keras does not say; a MobileNet's scales with alpha squared)."""
 
     constructor: str
-    module: str
     input_size: int
     size_mb: float
 
 
 APPLICATIONS = {
-    "resnet50": Application("ResNet50", "resnet50", 224, 94.7),
-    "inception_v3": Application("InceptionV3", "inception_v3", 299, 87.9),
-    "mobilenet": Application("MobileNet", "mobilenet", 224, 12.9),
+    "resnet50": Application("ResNet50", 224, 94.7),  # the key is also the module with its preprocess_input
+    "inception_v3": Application("InceptionV3", 299, 87.9),
+    "mobilenet": Application("MobileNet", 224, 12.9),
 }
 
 
@@ -81,7 +79,7 @@ class Backbone:
         """The network's own `preprocess_input` (it takes float images in 0..255)."""
         import keras
 
-        return getattr(keras.applications, APPLICATIONS[self.name].module).preprocess_input
+        return getattr(keras.applications, self.name).preprocess_input
 
 
 def split_name(name, alpha=None):
@@ -101,11 +99,8 @@ class _Asked(Exception):
 
 @functools.cache
 def keras_weight_file(name, alpha, input_size, include_top):
-    """(file name, URL, pinned hash or None) that `keras.applications` downloads for these arguments.
-
-    The constructor runs with ``weights="imagenet"`` up to its ``get_file`` call, which is stopped there: the names,
-    addresses and hashes are Keras' own, whatever its version.
-    """
+    """(file name, URL, pinned hash or None) that `keras.applications` downloads for these arguments: the
+    constructor runs with ``weights="imagenet"`` up to its ``get_file`` call, which is stopped there."""
     import keras
     from keras.src.utils import file_utils  # the module every application calls get_file through
 
@@ -179,13 +174,10 @@ def _plan(name, alpha, size, include_top, download=True):
 
 
 def imagenet_weights(name, profile, alpha=None, input_size=None, include_top=False, plan_only=False):
-    """The checked ImageNet weight file for backbone `name` ("resnet50", "mobilenet_0.25", ...) as `Weights`.
-
-    Searched in the mirror and the Keras cache, else downloaded. Profiles "cpu" and "full" never substitute: nothing
-    usable raises `FileNotFoundError` with the places searched and the fixes. "smoke" downloads nothing: it goes on
-    with the stand-in `tlk.config.STAND_IN` when its weights are on disk, else with random weights, and prints a
-    banner. ``plan_only=True`` returns the `tlk.data.Plan` (nothing downloaded or printed). Notebook 02.
-    """
+    """`Weights` with the checked ImageNet file of backbone `name` ("resnet50", "mobilenet_0.25", ...) from the mirror
+    or the Keras cache, else a download. "cpu" and "full" never substitute (FileNotFoundError naming the places and
+    fixes); "smoke" downloads nothing and goes on with the stand-in `tlk.config.STAND_IN` if on disk, else random
+    weights, with a banner. ``plan_only=True`` returns the `tlk.data.Plan` (nothing downloaded). Notebook 02."""
     profile = config.resolve_profile(profile)
     name, alpha = split_name(name, alpha)
     size, requested = int(input_size or APPLICATIONS[name].input_size), _label(name, alpha)
@@ -251,12 +243,8 @@ def load(name, profile, input_size=None, alpha=None, include_top=False, weights=
 
 
 def features(backbone, paths, labels, name, folder=None):
-    """Frozen-base features of the images at `paths`, computed once, then read from `tlk.cache`.
-
-    Streams `tlk.images.dataset` through ``backbone.model`` (progress every 10 s); any change of backbone, weights,
-    image size, preprocess, output shape or data (file names, sizes, times; labels) recomputes. `name` names the
-    part, e.g. "cats_vs_dogs-train". Returns a `tlk.cache.Entry` ("features", "labels"). Notebooks 02, 03, 05.
-    """
+    """`tlk.cache.Entry` ("features", "labels") of the images at `paths` through ``backbone.model``, computed once;
+    another backbone, weights, size, preprocess or data (files, labels) recomputes. `name`: "cats_vs_dogs-train"."""
     paths, labels, model = [pathlib.Path(p) for p in paths], np.asarray(labels), backbone.model
     preprocess, weights_file = backbone.preprocess, backbone.weights.path
     metadata = {

@@ -66,11 +66,8 @@ def atomic_write(path, write):
 
 
 def cached(name, metadata, compute, folder=None):
-    """The `Entry` of arrays ``compute()`` returns ({name: array}), read from the cache when `metadata` matches.
-
-    `name` is the file stem (one per thing cached), `metadata` a JSON-serialisable dict of everything the arrays
-    depend on, `folder` defaults to ``tlk.config.cache_dir("arrays")``.
-    """
+    """The `Entry` of the arrays ``compute()`` returns ({name: array}), read from ``<folder>/<name>.npz`` instead
+    when `metadata` (JSON: everything they depend on) matches. `folder`: ``tlk.config.cache_dir("arrays")``."""
     folder = pathlib.Path(folder) if folder else config.cache_dir("arrays")
     # as JSON will store it (tuples become lists); fails now, before a long computation, if it cannot be stored
     wanted = json.loads(json.dumps(dict(metadata, format=FORMAT)))

@@ -1,12 +1,11 @@
 """Where data come from: one search order, one plan per loader, verified files, downloads, and Fashion-MNIST.
 
-Every loader (Fashion-MNIST here, cats vs dogs in `tlk.images`, HAM10000 in `tlk.ham10000`, ImageNet weights in
-`tlk.backbones`) builds its `Plan` with `plan`: its own check runs on each of `places` (an explicit ``path``, the
-mirror ``$TLKERAS_MIRROR``, the Keras cache, the Debian package) and the first that passes is kept, else a download
-is planned unless ``$TLKERAS_OFFLINE`` is set. ``Plan.run`` executes it. With ``plan_only=True`` a loader returns
-the plan, nothing downloaded: what ``python -m tlkeras doctor`` asks, so doctor and loader cannot disagree.
+Every loader (here, `tlk.images`, `tlk.ham10000`, `tlk.backbones`) builds its `Plan` with `plan` (its own check on
+each of `places`, else a download) and executes it with ``Plan.run``; ``plan_only=True`` returns the plan instead,
+nothing downloaded: what ``python -m tlkeras doctor`` asks, so doctor and loader cannot disagree.
 """
 
+import collections
 import dataclasses
 import functools
 import gzip
@@ -27,37 +26,17 @@ from tlkeras import config
 DEBIAN_ROOT = pathlib.Path("/usr/share/datasets")
 FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FASHION_ORIGIN_ENV = "TLKERAS_FASHION_ORIGIN"
-FASHION_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
+FASHION_FILES = tuple(
+    f"{part}-{kind}-ubyte.gz" for part in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")
 )
-FASHION_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+FASHION_CLASSES = tuple("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(","))
 
 
 class DataFileError(ValueError):
     """A data file exists but is truncated, corrupt or of the wrong format."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Place:
-    """One place a data set may be: a label for messages, the folder, and whether the user named it."""
-
-    label: str
-    path: pathlib.Path
-    explicit: bool = False
+Place = collections.namedtuple("Place", "label path explicit", defaults=[False])  # explicit: the user named it
 
 
 @dataclasses.dataclass
@@ -86,8 +65,7 @@ class Plan:
         return f"{self.place.label}: {self.place.path}" if self.place else " or ".join(self.urls) or "nowhere"
 
     def run(self, download):
-        """`found`, else ``download(url)`` for each URL in turn, else a FileNotFoundError naming every place searched
-        and the numbered fixes."""
+        """`found`, else ``download(url)`` for each URL in turn, else a FileNotFoundError naming places and fixes."""
         if self.place is not None:
             return self.found
         for url in self.urls:
@@ -130,8 +108,8 @@ def places(name, path=None, kind="datasets", debian=False):
 def plan(what, name, check, path=None, urls=(), size_mb=None, fixes=(), kind="datasets", debian=False):
     """The `Plan` of a loader: the first of `places` where ``check(folder)`` returns, else the download `urls`.
 
-    `check` raises `FileNotFoundError` (nothing usable there) or `DataFileError` (something broken): in an explicit
-    `path` that is an error at once; elsewhere it is noted and the next place tried. ``urls=()``: no download.
+    `check` raises `FileNotFoundError` (nothing usable) or `DataFileError` (broken): at once for an explicit `path`,
+    else noted and the next place tried. No download is planned when ``$TLKERAS_OFFLINE`` is set.
     """
     problems = []
     for place in places(name, path, kind=kind, debian=debian):
@@ -169,10 +147,8 @@ def _listed(manifest, mtime_ns):  # {path relative to the manifest's folder: dig
 
 
 def verify_file(path):
-    """Check `path` against the nearest ``SHA256SUMS`` above it; `DataFileError` when the digests differ.
-
-    Returns True when a listed digest matched, False when no manifest lists the file.
-    """
+    """Check `path` against the nearest ``SHA256SUMS`` above it: True if it matches, False if not listed, else
+    `DataFileError`."""
     path = pathlib.Path(path)
     folder = next((f for f in path.parents if (f / "SHA256SUMS").is_file()), None)
     listed = _listed(folder / "SHA256SUMS", (folder / "SHA256SUMS").stat().st_mtime_ns) if folder else {}
@@ -234,11 +210,8 @@ def unzip(path, target):
 
 
 def reachable(url):
-    """Whether the server of `url` answers an HTTP HEAD request within 3 seconds (DNS included), asked once.
-
-    Through the proxy every download would use (``HTTPS_PROXY``, ``NO_PROXY``, ...); any HTTP answer counts
-    except a proxy's 502-504. Used by the doctor.
-    """
+    """Whether the server of `url` answers an HTTP HEAD request within 3 s (DNS included), through the proxy a
+    download would use; any HTTP answer counts except a proxy's 502-504. Asked once per server. For the doctor."""
     parts = urllib.parse.urlsplit(url)
     return _answers(f"{parts.scheme}://{parts.netloc}/", tuple(sorted(urllib.request.getproxies().items())))
 

@@ -195,11 +195,8 @@ def _read(folder):
 
 
 def _extract(downloads):
-    """Unzip the ISIC files in `downloads` into ``../ISIC_FOLDER`` if the release is complete, else DataFileError.
-
-    Checked in a temporary folder renamed into place only when all is well (`EXPECTED_IMAGES` images in 7 classes,
-    each labelled and with a lesion id); the zips are then deleted: the extracted copy is what is read.
-    """
+    """Unzip the ISIC files into a staging folder renamed to ``../ISIC_FOLDER`` only if the release is complete
+    (`EXPECTED_IMAGES` labelled images of 7 classes, with lesion ids), else DataFileError; then delete the zips."""
     final = downloads.parent / ISIC_FOLDER
     with tempfile.TemporaryDirectory(prefix=".isic-", dir=downloads.parent, ignore_cleanup_errors=True) as staging:
         staging = pathlib.Path(staging)
@@ -221,12 +218,9 @@ def _extract(downloads):
 
 
 def load(path=None, download=True, max_per_class=None, seed=0, verbose=True, plan_only=False):
-    """HAM10000 as file paths with labels and lesion ids (`Lesions`), from the first place that has a copy.
-
-    Searches `tlk.data.places("skin_lesion", path)` for any layout in `LAYOUTS_HELP`; else downloads the ISIC
-    2018 release (about 2.8 GB) from ``$TLKERAS_ISIC_ORIGIN`` or `ISIC_ORIGIN` into the Keras cache. `max_per_class`
-    keeps at most that many images per class, whole lesions at a time (`tlk.sampling.cap_per_class`); every kept
-    file is then checked (`tlk.images.readable`). ``plan_only=True`` returns the `tlk.data.Plan`. Notebook 05.
+    """HAM10000 (`Lesions`) from the first of `tlk.data.places` with a copy in any layout of `LAYOUTS_HELP`, else the
+    ISIC 2018 release (2.8 GB) from ``$TLKERAS_ISIC_ORIGIN`` or `ISIC_ORIGIN`. `max_per_class` caps whole lesions;
+    the kept files are checked (`tlk.images.readable`). ``plan_only=True`` returns the `tlk.data.Plan`. Notebook 05.
     """
     base = data.origin(ORIGIN_ENV, ISIC_ORIGIN)
     fixes = (

@@ -1,8 +1,5 @@
-"""Image sets from files: one checked-file scan, one streaming pipeline, and cats vs dogs from wherever it is.
-
-`readable` and `dataset` serve every image set (cats vs dogs in notebooks 02 and 03, HAM10000 in 05): files are
-read, decoded, resized and preprocessed one batch at a time, never a whole set in memory; bad files are skipped
-and named. A class-folder set is flat (``root/cat``) or split (``root/train/cat``, ``root/validation/cat``).
+"""Image sets from files: one checked-file scan (`readable`), one streaming pipeline (`dataset`: one batch in memory
+at a time), and cats vs dogs from wherever it is. Used for cats vs dogs in notebooks 02 and 03, HAM10000 in 05.
 """
 
 import dataclasses
@@ -60,11 +57,8 @@ def check_image(path):
 
 
 def readable(paths):
-    """Check every file with `check_image` and, where a ``SHA256SUMS`` lists it, `tlk.data.verify_file`.
-
-    Returns (positions of the usable files, [(path, reason), ...] for the others): the one checked-file scan of the
-    course, for cats vs dogs and HAM10000.
-    """
+    """(positions of the usable files, [(path, reason), ...] for the others) after `check_image` and, where a
+    ``SHA256SUMS`` lists the file, `tlk.data.verify_file`: the course's one checked-file scan."""
     usable, skipped = [], []
     for position, path in enumerate(map(pathlib.Path, paths)):
         try:
@@ -82,12 +76,9 @@ def readable(paths):
 
 
 def dataset(paths, labels, image_size, preprocess=None, batch_size=32, shuffle=False, seed=0):
-    """Batched, prefetched tf.data pipeline of (float32 images, labels) read from `paths` one batch at a time.
-
-    Each file is decoded (to RGB) and resized to `image_size` (an int or (height, width)) with values 0..255, then
-    each batch goes through `preprocess` (e.g. the backbone's ``preprocess_input``). `labels` are ints or arrays,
-    one per file. With `shuffle` the order changes every epoch, reproducibly for a `seed`. Notebook 02.
-    """
+    """A tf.data pipeline of batches of (float32 RGB images in 0..255 resized to `image_size`, labels) read from
+    `paths`, then through `preprocess` (e.g. a backbone's ``preprocess_input``). `labels`: one int or array per
+    file. With `shuffle` the order changes every epoch, reproducibly for a `seed`. Notebook 02."""
     import tensorflow as tf
 
     paths, labels = [str(path) for path in paths], np.asarray(labels)
@@ -179,8 +170,7 @@ def _cap(labels, split_of, max_per_class, seed):  # in the split layout each spl
 
 
 def _checked_splits(files, labels, class_names, split_of, seed, fractions, source):
-    """`ImageSplits` of the `readable` files: by their split folders (`split_of`), else by `tlk.sampling.split`
-    (stratified `fractions`, drawn with `seed`). Classes left without files are dropped (and said)."""
+    """`ImageSplits` of the `readable` files, split by folder (`split_of`) else by `tlk.sampling.split`."""
     usable, skipped = readable(files)
     files, labels = [files[i] for i in usable], [labels[i] for i in usable]
     present = sorted({class_names[label] for label in labels})
@@ -202,11 +192,8 @@ def _checked_splits(files, labels, class_names, split_of, seed, fractions, sourc
 
 
 def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None):
-    """List, cap, check and split a class-folder set (flat or split layout) into `ImageSplits`. Notebook 02.
-
-    The per-class cap (drawn with `seed`) comes before the checks, so a capped run reads only the files it keeps.
-    FileNotFoundError if `root` does not exist, ValueError if fewer than two classes have usable images.
-    """
+    """List, cap (before the checks, so a capped run reads only what it keeps), check and split a class-folder set,
+    flat (``root/cat``) or split (``root/train/cat``, ...), into `ImageSplits`; ValueError if it has < 2 classes."""
     root = pathlib.Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist. {CLASS_FOLDERS_HELP}")
@@ -226,12 +213,8 @@ def read_folder(root, seed=0, fractions=(0.8, 0.2), max_per_class=None):
 
 
 def load_tfds(seed=0, fractions=(0.8, 0.2), max_per_class=None):
-    """tensorflow-datasets cats_vs_dogs (about 786 MB, downloaded once), written out as image files and split.
-
-    The encoded JPEGs are copied byte for byte into ``tlk.config.cache_dir("images")``, so they go through the same
-    checks and pipeline as any folder. With `max_per_class` only the examples needed are read, then capped per
-    class with `seed`. ``$TFDS_DATA_DIR`` is where tfds keeps its copy. Notebook 02.
-    """
+    """tensorflow-datasets cats_vs_dogs (786 MB, downloaded once into ``$TFDS_DATA_DIR``), its JPEGs copied byte for
+    byte into ``tlk.config.cache_dir("images")`` (only as many as `max_per_class` needs), checked and split."""
     import tensorflow_datasets as tfds
 
     builder = tfds.builder("cats_vs_dogs", data_dir=os.environ.get("TFDS_DATA_DIR"))  # tfds reads it at import
@@ -268,11 +251,9 @@ def _extract_filtered(folder):
 
 
 def load_cats_vs_dogs(path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, download=True, plan_only=False):
-    """Cats vs dogs as `ImageSplits` ("train", "validation", maybe "test") from the first place that has it: `path`,
-    the mirror, the Keras cache, else tensorflow-datasets; when that download fails, the TensorFlow tutorial's
-    `FILTERED_ZIP` (2,000 training and 1,000 validation images), with a banner, and ``splits.source`` says so.
-    `max_per_class` caps every source the same way. ``plan_only=True`` returns the `tlk.data.Plan`. Notebook 02.
-    """
+    """Cats vs dogs as `ImageSplits` from the first place that has it (`path`, the mirror, the Keras cache), else
+    tensorflow-datasets, else (with a banner) the TensorFlow tutorial's `FILTERED_ZIP` of 3,000 images.
+    ``plan_only=True`` returns the `tlk.data.Plan`. Notebook 02."""
 
     def check(folder):
         try:
