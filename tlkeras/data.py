@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import pathlib
+import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -197,16 +198,24 @@ def fetch(files, subdir, check=None, size_mb=None):
             folder.rmdir()
 
 
-def unzip(path, target):
-    """Extract zip `path` into `target` after checking every member's CRC; `DataFileError` naming the file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            if bad is not None:
-                raise DataFileError(f"{path.name}: member {bad} fails its CRC check (a damaged download)")
-            archive.extractall(target)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
+def unzip(zips, target, check, inside=""):
+    """Extract `zips` (every member's CRC checked) into a staging folder; ``check(staging / inside)`` raises if it
+    is incomplete, else that folder becomes `target` and the zips are deleted: all or nothing. Returns `target`."""
+    with tempfile.TemporaryDirectory(prefix=".unzip-", dir=target.parent, ignore_cleanup_errors=True) as staging:
+        for path in zips:
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    bad = archive.testzip()
+                    if bad is not None:
+                        raise DataFileError(f"{path.name}: member {bad} fails its CRC check (a damaged download)")
+                    archive.extractall(staging)
+            except (zipfile.BadZipFile, EOFError, OSError) as error:
+                raise DataFileError(f"{path.name} is not a complete zip file ({error}): a truncated download") from None
+        check(pathlib.Path(staging, inside))
+        os.replace(pathlib.Path(staging, inside), target)
+    for path in zips:
+        path.unlink()
+    return target
 
 
 def reachable(url):

@@ -7,10 +7,8 @@ files are skipped and named in ``problems``. Non-commercial use with attribution
 
 import csv
 import dataclasses
-import os
 import pathlib
 import shutil
-import tempfile
 
 import numpy as np
 
@@ -197,11 +195,8 @@ def _read(folder):
 def _extract(downloads):
     """Unzip the ISIC files into a staging folder renamed to ``../ISIC_FOLDER`` only if the release is complete
     (`EXPECTED_IMAGES` labelled images of 7 classes, with lesion ids), else DataFileError; then delete the zips."""
-    final = downloads.parent / ISIC_FOLDER
-    with tempfile.TemporaryDirectory(prefix=".isic-", dir=downloads.parent, ignore_cleanup_errors=True) as staging:
-        staging = pathlib.Path(staging)
-        for name in (ISIC_INPUT + ".zip", ISIC_TRUTH + ".zip"):
-            data.unzip(downloads / name, staging)
+
+    def complete(staging):
         shutil.copyfile(downloads / ISIC_GROUPS, staging / ISIC_GROUPS)
         found = _read(staging)
         faults = [f"{len(items)} {kind}: {', '.join(items[:5])}" for kind, items in found.problems.items()]
@@ -209,10 +204,10 @@ def _extract(downloads):
         if len(found) != EXPECTED_IMAGES or classes != len(CLASSES):
             faults.append(f"{len(found)} labelled images in {classes} classes, expected {EXPECTED_IMAGES} in 7")
         if faults:
-            raise data.DataFileError(
-                f"the ISIC 2018 download ({', '.join(DOWNLOAD_MB)}) is incomplete: " + "; ".join(faults)
-            )
-        os.replace(staging, final)
+            raise data.DataFileError(f"the ISIC download ({', '.join(DOWNLOAD_MB)}) is incomplete: {'; '.join(faults)}")
+
+    zips = [downloads / (ISIC_INPUT + ".zip"), downloads / (ISIC_TRUTH + ".zip")]
+    final = data.unzip(zips, downloads.parent / ISIC_FOLDER, complete)
     shutil.rmtree(downloads)
     return _read(final)
 

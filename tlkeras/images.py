@@ -6,7 +6,6 @@ import dataclasses
 import math
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
@@ -238,18 +237,6 @@ def load_tfds(seed=0, fractions=(0.8, 0.2), max_per_class=None):
     return _checked_splits(files, labels, names, None, seed, fractions, f"tfds:cats_vs_dogs:{version}")
 
 
-def _extract_filtered(folder):
-    """Unzip the tutorial archive into ``folder/cats_vs_dogs`` (train/ and validation/), all or nothing."""
-    with tempfile.TemporaryDirectory(prefix=".cats-", dir=folder) as staging:
-        data.unzip(folder / FILTERED_ZIP, staging)
-        extracted = pathlib.Path(staging) / FILTERED_ZIP.removesuffix(".zip")
-        if not (extracted / "train").is_dir() or not (extracted / "validation").is_dir():
-            raise data.DataFileError(f"{FILTERED_ZIP} holds no train/ and validation/ folders")
-        os.replace(extracted, folder / NAME)
-    (folder / FILTERED_ZIP).unlink()  # the extracted folder is what the Keras cache place reads from now on
-    return folder / NAME
-
-
 def load_cats_vs_dogs(path=None, seed=0, fractions=(0.8, 0.2), max_per_class=None, download=True, plan_only=False):
     """Cats vs dogs as `ImageSplits` from the first place that has it (`path`, the mirror, the Keras cache), else
     tensorflow-datasets, else (with a banner) the TensorFlow tutorial's `FILTERED_ZIP` of 3,000 images.
@@ -266,7 +253,11 @@ def load_cats_vs_dogs(path=None, seed=0, fractions=(0.8, 0.2), max_per_class=Non
             return load_tfds(seed, fractions, max_per_class)
         print(f"{'=' * 78}\ntensorflow-datasets failed ({plan.problems[-1].splitlines()[0]}).")
         print(f"FALLBACK: {url}: 2,000 training and 1,000 validation images instead of about 23,000.\n{'=' * 78}")
-        splits = data.fetch({FILTERED_ZIP: url}, "datasets", lambda folder: check(_extract_filtered(folder)), 66)
+
+        def extract(folder):  # the archive's cats_and_dogs_filtered/ becomes the Keras cache's cats_vs_dogs/
+            return check(data.unzip([folder / FILTERED_ZIP], folder / NAME, _split_dirs, FILTERED_ZIP[:-4]))
+
+        splits = data.fetch({FILTERED_ZIP: url}, "datasets", extract, 66)
         splits.source = f"fallback:{FILTERED_ZIP} from {url} (tensorflow-datasets failed)"
         return splits
 
