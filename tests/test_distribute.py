@@ -2,6 +2,9 @@
 
 TensorFlow fixes its device list when it first runs an operation, so the check runs in a fresh Python process
 that splits the CPU before anything else (as notebook 03's Setup cell does when no GPU is visible).
+Measured with TensorFlow 2.16.1: Keras 3.7 fails the match (fit summed the replicas' gradients, and the mirrored
+run ended exactly where the doubled-rate run did; keras-team/keras#20609, fixed in 3.8); 3.8 ends with the same
+weights (gap 9e-8) but reports a mirrored loss 0.006 off (keras-team/keras#21072, fixed in 3.10, our lower bound).
 """
 
 import json

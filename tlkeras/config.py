@@ -111,7 +111,7 @@ def setup(seed=0, verbose=True):
 
     keras.utils.set_random_seed(seed)
     # keras.random calls without a seed draw from one global SeedGenerator, made on first use. Keras 3.13 drops it
-    # in set_random_seed; 3.8-3.12 keep it, so a second setup would continue its draws: drop it here as well.
+    # in set_random_seed; 3.10-3.12 keep it, so a second setup would continue its draws: drop it here as well.
     global_state.set_global_attribute("global_seed_generator", None)
     tf.config.experimental.enable_op_determinism()
     if verbose:
