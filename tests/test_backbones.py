@@ -61,6 +61,8 @@ def test_bad_arguments_raise_value_error():
         backbones.imagenet_weights("resnet50", "cpu", alpha=0.5)
     with pytest.raises(TypeError):
         backbones.load("mobilenet_0.25")  # the profile is always explicit (notebooks pass P.profile)
+    with pytest.raises(ValueError, match="'imagenet' or None"):
+        backbones.load("mobilenet_0.25", "cpu", weights="mobilenet.h5")
 
 
 def test_nothing_local_and_offline_names_the_file_the_places_and_the_fixes(monkeypatch):
