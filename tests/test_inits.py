@@ -149,3 +149,19 @@ def test_reinitialize_mean_var_keeps_kernel_statistics():
     assert np.all(model.get_layer("bn").moving_variance.numpy() == 1.0)  # statistics reset, not sampled
     with pytest.raises(ValueError, match="mean_var"):
         inits.reinitialize(model, "zeros")
+
+
+def test_reinitialize_finds_each_array_its_own_initializer():
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.DepthwiseConv2D(3, depthwise_initializer="ones", name="depthwise")(inputs)
+    outputs = keras.layers.SeparableConv2D(
+        2, 1, depthwise_initializer="ones", pointwise_initializer="zeros", bias_initializer="ones", name="separable"
+    )(x)
+    model = keras.Model(inputs, outputs)
+    for variable in model.weights:
+        variable.assign(np.full(variable.shape, 0.5, "float32"))
+    inits.reinitialize(model, "random")
+    separable = model.get_layer("separable")
+    assert np.all(model.get_layer("depthwise").kernel.numpy() == 1.0)  # DepthwiseConv2D: depthwise_initializer
+    assert np.all(separable.depthwise_kernel.numpy() == 1.0) and np.all(separable.pointwise_kernel.numpy() == 0.0)
+    assert np.all(separable.bias.numpy() == 1.0)

@@ -1,11 +1,12 @@
 """Repository hygiene: clean notebooks, the course skeleton, declared dependencies, the README's commands."""
 
-import ast
-import json
 import pathlib
 import re
 
+import nbformat
 import pytest
+
+from tlkeras import runner
 
 try:
     import tomllib
@@ -35,21 +36,15 @@ DEV_ONLY = {"jupyterlab", "nbval", "pytest", "nbclient", "nbconvert", "nbformat"
 
 def stored_output_problems(path):
     """Why the committed notebook at `path` is not clean (empty list when it is)."""
-    notebook = json.loads(path.read_text(encoding="utf-8"))
     problems = []
-    for index, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] != "code":
+    for index, cell in enumerate(runner.read(path).cells):
+        if cell.cell_type != "code":
             continue
         if cell.get("outputs"):
             problems.append(f"cell {index} has stored outputs")
         if cell.get("execution_count") is not None:
             problems.append(f"cell {index} has an execution count")
     return problems
-
-
-def cells(path, kind=None):
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    return [c for c in notebook["cells"] if kind is None or c["cell_type"] == kind]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -59,55 +54,24 @@ def test_committed_notebook_has_no_outputs(path):
 
 def test_the_check_catches_a_dirty_notebook(tmp_path):
     dirty = tmp_path / "dirty.ipynb"
-    dirty.write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "cell_type": "code",
-                        "source": "1",
-                        "metadata": {},
-                        "outputs": [{"output_type": "stream", "text": "1"}],
-                        "execution_count": 3,
-                    }
-                ]
-            }
-        )
-    )
-    assert len(stored_output_problems(dirty)) == 2
-
-
-def parameters_problem(source):
-    """None when `source` holds only literal assignments (papermill can override them), else the reason."""
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        if not isinstance(node, ast.Assign):
-            return f"line {node.lineno}: not an assignment"
-        try:
-            ast.literal_eval(node.value)
-        except ValueError:
-            return f"line {node.lineno}: {ast.unparse(node.value)[:40]} is not a literal"
-    return None
-
-
-def test_parameters_check_catches_computed_values():
-    assert parameters_problem('PROFILE = "auto"\nEPOCHS = 3  # note') is None
-    assert "not a literal" in parameters_problem('PROFILE = "auto"\nP = tlk.config.choose(PROFILE)')
+    cell = nbformat.v4.new_code_cell("1", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="1")])
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"), cell]), dirty)
+    assert stored_output_problems(dirty) == ["cell 1 has stored outputs", "cell 1 has an execution count"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_follows_the_course_skeleton(path):
     assert re.match(r"\d\d_[a-z0-9_]+\.ipynb$", path.name)
-    first = "".join(cells(path)[0]["source"])
+    notebook = runner.read(path)
+    first = notebook.cells[0].source
     assert first.startswith("# ") and "colab.research.google.com/github/" in first and path.name in first
-    tagged = [c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    assert parameters_problem("".join(tagged[0]["source"])) is None
-    code = "\n".join("".join(c["source"]) for c in cells(path, "code"))
+    assert "PROFILE" in runner.parameters(notebook)  # literals only (else ValueError): the runner overrides them
+    code = "\n".join(runner.code_sources(notebook))
     assert "tlk.setup(seed=" in code and "import tlkeras as tlk" in code and "import *" not in code
     assert "tlk.config.choose(PROFILE" in code
-    last = "".join(cells(path, "markdown")[-1]["source"])
+    last = [c.source for c in notebook.cells if c.cell_type == "markdown"][-1]
     assert re.search(r"^#+ References", last, re.M), "the last markdown cell is the References section"
 
 
@@ -121,16 +85,9 @@ def test_no_learner_facing_text_mentions_the_internal_notes():
 def test_the_keras_lesson_is_visible_in_the_notebooks():
     def compiles(stem):
         path = next(p for p in NOTEBOOKS if p.name.startswith(stem))
-        return sum("".join(c["source"]).count(".compile(") for c in cells(path, "code"))
+        return sum(source.count(".compile(") for source in runner.code_sources(runner.read(path)))
 
     assert compiles("02") >= 1 and compiles("03") >= 3
-
-
-def test_package_modules_are_small_and_retired_helpers_are_gone():
-    text = {p.name: p.read_text() for p in (ROOT / "tlkeras").glob("*.py")}
-    assert {name: len(t.splitlines()) for name, t in text.items() if len(t.splitlines()) > 350} == {}
-    retired = re.compile(r"def (compile_for|train_head|compile_model|cached_features|read_image)\b")
-    assert [name for name, t in text.items() if retired.search(t)] == []
 
 
 def _requirements(items):

@@ -10,6 +10,7 @@ import pytest
 
 import tlkeras
 from tlkeras import config, runner
+from tlkeras.__main__ import main
 
 try:
     import tomllib
@@ -91,32 +92,25 @@ def test_run_writes_executed_notebooks_html_and_results(course, tmp_path, monkey
     assert "`demo/answer` | 42" in markdown and "failed" in markdown
 
 
-def test_cli_rejects_unknown_notebook():
-    result = subprocess.run(
-        [sys.executable, "-m", "tlkeras", "run", "--notebooks", "99"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 2 and "no notebook matches '99'" in result.stderr
+@pytest.mark.parametrize("command", ["run", "doctor"])
+def test_cli_rejects_unknown_notebook_before_running_anything(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--notebooks", "99"])
+    out, err = capsys.readouterr()
+    assert exit.value.code == 2 and "no notebook matches '99'" in err
+    assert out == ""  # neither the doctor's table nor the runner's banner: the name was checked first
 
 
-def test_cli_rejects_unknown_notebook_before_loading_tensorflow():
-    code = (
-        "import sys\nfrom tlkeras.__main__ import main\ntry:\n    main(['doctor', '--notebooks', '99'])\n"
-        "except SystemExit as exit:\n    print(exit.code, 'tensorflow' in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout.split() == ["2", "False"], result.stderr
+def test_cli_rejects_an_unknown_profile_with_the_config_choices(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["doctor", "--profile", "gpu"])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and "invalid choice: 'gpu'" in err
+    assert all(f"'{name}'" in err for name in (*config.PROFILES, "auto"))
 
 
-def test_cli_rejects_an_unknown_profile_with_the_config_choices():
-    result = subprocess.run(
-        [sys.executable, "-m", "tlkeras", "doctor", "--profile", "gpu"], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2 and "invalid choice: 'gpu'" in result.stderr
-    assert all(f"'{name}'" in result.stderr for name in (*config.PROFILES, "auto"))
-
-
-def test_cli_version_is_the_package_version():
-    result = subprocess.run([sys.executable, "-m", "tlkeras", "--version"], capture_output=True, text=True, timeout=60)
+def test_cli_version_is_the_package_version():  # also runs `python -m tlkeras` itself
+    result = subprocess.run([sys.executable, "-m", "tlkeras", "--version"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == f"tlkeras {tlkeras.__version__}"
 
 
@@ -126,19 +120,15 @@ def test_a_runtime_only_install_names_the_extra_to_install():
         "import sys\nsys.modules['nbformat'] = None\nfrom tlkeras.__main__ import main\n"
         "sys.exit(main(['run', '--notebooks', '01']))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert 'nbformat is not installed): pip install "tlkeras[lab]"' in result.stderr
 
 
-def test_cli_takes_a_notebook_folder(course):
-    result = subprocess.run(
-        [sys.executable, "-m", "tlkeras", "run", "--folder", str(course), "--notebooks", "03"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2 and "available: 01_ok, 02_broken" in result.stderr
+def test_cli_takes_a_notebook_folder(course, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["run", "--folder", str(course), "--notebooks", "03"])
+    assert exit.value.code == 2 and "available: 01_ok, 02_broken" in capsys.readouterr().err
 
 
 def test_an_installed_copy_finds_the_notebooks_it_ships(tmp_path):
@@ -153,7 +143,7 @@ def test_an_installed_copy_finds_the_notebooks_it_ships(tmp_path):
         f"import sys\nsys.path.insert(0, {str(site)!r})\nimport tlkeras\nprint(tlkeras.__file__)\n"
         "from tlkeras.__main__ import main\nsys.exit(main(['run', '--notebooks', '99']))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.stdout.strip() == str(site / "tlkeras" / "__init__.py")
     shipped = ", ".join(p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
     assert result.returncode == 2 and f"available: {shipped}" in result.stderr
@@ -173,10 +163,32 @@ def test_injection_follows_the_parameters_cell_or_goes_first():
         "PROFILE = 'cpu'",
         "use(PROFILE)",
     ]
+    with pytest.raises(ValueError, match="does not set SEED"):  # an injected name must be a parameter
+        runner.inject_parameters(notebook, SEED=1)
     bare = nbformat.v4.new_notebook()
     bare.cells = [nbformat.v4.new_code_cell("print(1)")]
     runner.inject_parameters(bare, PROFILE="full")
     assert bare.cells[0].metadata["tags"] == ["injected-parameters"]
+
+
+def test_parameters_are_the_literals_of_the_tagged_cell():
+    def notebook(source):
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, metadata={"tags": ["parameters"]})])
+
+    assert runner.parameters(notebook('"""doc"""\nPROFILE = "auto"  # note\nSIZES = (1, 2)')) == {
+        "PROFILE": "auto",
+        "SIZES": (1, 2),
+    }
+    assert runner.parameters(nbformat.v4.new_notebook()) == {}
+    with pytest.raises(ValueError, match="line 2: tlk.config.choose\\(PROFILE\\) is not a literal"):
+        runner.parameters(notebook('PROFILE = "auto"\nP = tlk.config.choose(PROFILE)'))
+    with pytest.raises(ValueError, match="line 1: not an assignment to one name"):
+        runner.parameters(notebook("print(1)"))
+
+
+def test_read_gives_the_code_cells_in_order(course):
+    notebook = runner.read(course / "01_ok.ipynb")
+    assert runner.code_sources(notebook)[:2] == ["import os, tlkeras as tlk", "PROFILE = 'auto'"]
 
 
 @pytest.mark.slow

@@ -14,7 +14,6 @@ from tlkeras import config
 PROFILE_HELP = "; ".join(f"{name}: {text}" for name, text in config.PROFILE_HELP.items()) + (
     "; auto (default): $TLKERAS_PROFILE, else full with a GPU, smoke with a mirror, cpu otherwise"
 )
-LAB_EXTRA = 'pip install "tlkeras[lab]"'
 
 
 def _parser():
@@ -48,14 +47,13 @@ def main(argv=None):
         from tlkeras import doctor, runner
     except ModuleNotFoundError as error:  # a runtime-only install: the runner's packages are an extra
         print(
-            f"tlkeras {args.command} needs JupyterLab and the notebook runner ({error.name} is not installed): "
-            f"{LAB_EXTRA}",
+            f'tlkeras {args.command} needs the [lab] extra ({error.name} is not installed): pip install "tlkeras[lab]"',
             file=sys.stderr,
         )
         return 1
     folder = args.folder or runner.NOTEBOOK_DIR
     try:
-        runner.find_notebooks(args.notebooks, folder)  # a wrong name fails in a second, before TensorFlow loads
+        runner.find_notebooks(args.notebooks, folder)  # a wrong name fails before the doctor or a kernel starts
         if args.command == "doctor":
             return doctor.report(profile=args.profile, notebooks=args.notebooks, folder=folder)
         if not args.no_preflight and doctor.report(profile=args.profile, notebooks=args.notebooks, folder=folder) != 0:

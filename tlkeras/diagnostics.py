@@ -17,10 +17,7 @@ def _weighted_layers(model):
 
 
 def layer_activations(model, x):
-    """Outputs (after the activation function) of every Dense/Conv2D layer for batch `x`, by layer name.
-
-    Introduced in notebook 01.
-    """
+    """Outputs (after the activation function) of every Dense/Conv2D layer for batch `x`, by layer name."""
     layers = _weighted_layers(model)
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     probe = keras.Model(inputs, [layer.output for layer in layers])
@@ -29,10 +26,7 @@ def layer_activations(model, x):
 
 
 def layer_gradients(model, x, y):
-    """Gradient of the mean sparse categorical cross-entropy w.r.t. each Dense/Conv2D kernel, by layer name.
-
-    Introduced in notebook 01; used in 06.
-    """
+    """Gradient of the mean sparse categorical cross-entropy w.r.t. each Dense/Conv2D kernel, by layer name."""
     if keras.backend.backend() != "tensorflow":
         raise NotImplementedError("layer_gradients uses tf.GradientTape; run with KERAS_BACKEND=tensorflow")
     import tensorflow as tf
@@ -47,7 +41,7 @@ def layer_gradients(model, x, y):
 
 
 def summarize(arrays):
-    """One row per layer: mean, std, mean |value| and the fraction of exact zeros (notebook 01; used in 06)."""
+    """One row per layer: mean, std, mean |value| and the fraction of exact zeros."""
     rows = []
     for name, values in arrays.items():
         values = np.asarray(values, dtype="float64")
@@ -64,7 +58,7 @@ def summarize(arrays):
 
 
 def dead_unit_fraction(activations):
-    """Fraction of units (last axis) that output exactly 0 for every example in the batch (notebook 01)."""
+    """Fraction of units (last axis) that output exactly 0 for every example in the batch."""
     values = np.asarray(activations)
     per_unit = values.reshape(-1, values.shape[-1])
     return float(np.all(per_unit == 0, axis=0).mean())

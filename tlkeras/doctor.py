@@ -1,18 +1,20 @@
 """Preflight check: ``python -m tlkeras doctor`` says, per notebook, where its data and weights will come from.
 
-`NEEDS` lists what each notebook loads. Each loader is asked for its `tlk.data.Plan` (``plan_only=True``: the
-loader's own search and checks, nothing downloaded) with the arguments the notebook passes, read from its
-settings cell for the profile that would run; so the doctor and the loader cannot disagree. A planned
-download counts only when its own server answers (`tlk.data.reachable`, through a proxy when one is set).
-Exit status 1 when a notebook cannot run here, with the fix. Shown in the README's first steps.
+`NEEDS` lists what each notebook loads. Each loader gives its `tlk.data.Plan` (``plan_only=True``: its own
+search and checks, nothing downloaded) for the arguments the notebook's settings cell passes in the profile
+that would run, so the doctor and the loader cannot disagree. A planned download counts only when its own
+server answers (`tlk.data.reachable`, through any proxy). Exit status 1, with the fix, when one cannot run.
 """
 
 import ast
-import json
+import contextlib
 import pathlib
 import shutil
 
-from tlkeras import backbones, config, data, ham10000, images
+import psutil
+from IPython.core.inputtransformer2 import TransformerManager
+
+from tlkeras import backbones, config, data, ham10000, images, runner
 
 
 def _fashion(settings, profile):
@@ -44,23 +46,15 @@ NEEDS = {  # notebook number -> what it loads: each entry returns that loader's 
 
 def notebook_settings(path):
     """``({profile: settings dict}, code)`` from the notebook's ``tlk.config.choose(PROFILE, smoke=..., ...)`` cell."""
-    cells = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))["cells"]
-    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    code = "\n".join(sources)
+    sources = runner.code_sources(runner.read(path))
     for source in sources:
-        # IPython magics (%pip, !ls) are not Python: parse them as `pass` at the same indentation
-        lines = [
-            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
-            for line in source.splitlines()
-        ]
-        try:
-            tree = ast.parse("\n".join(lines))
+        try:  # IPython turns magics (%pip, !ls) into Python first
+            found = _choose_settings(ast.parse(TransformerManager().transform_cell(source)))
         except SyntaxError:
             continue
-        found = _choose_settings(tree)
         if found:
-            return found, code
-    return {}, code
+            return found, "\n".join(sources)
+    return {}, "\n".join(sources)
 
 
 def _value(node, names):
@@ -78,16 +72,10 @@ def _value(node, names):
 
 def _choose_settings(tree):
     names = {}
-    for statement in tree.body:
-        if (
-            isinstance(statement, ast.Assign)
-            and len(statement.targets) == 1
-            and isinstance(statement.targets[0], ast.Name)
-        ):
-            try:
+    for statement in tree.body:  # NAME = <settings> assignments, for a choose() that refers to them
+        if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):  # not settings: skip
                 names[statement.targets[0].id] = _value(statement.value, names)
-            except (ValueError, KeyError, TypeError, AttributeError):
-                pass
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "choose":
             found = {k.arg: _value(k.value, names) for k in node.keywords if k.arg in config.PROFILES}
@@ -108,10 +96,6 @@ def report(profile="auto", notebooks=None, network=None, folder=None):
 
     `network` (True/False) overrides the per-server check, for tests.
     """
-    import psutil  # with runner (which finds the notebooks): the [lab] extra, so notebook_settings needs neither
-
-    from tlkeras import runner
-
     name, why = config.explain_profile(profile)
     gpus = config.gpu_names()
     cache = config.cache_dir()

@@ -15,12 +15,9 @@ class SparseInitializer(keras.initializers.Initializer):
     """Each unit gets exactly `k` non-zero incoming weights drawn from N(0, stddev^2); all others are 0.
 
     Sparse initialization after Martens (2010, "Deep learning via Hessian-free optimization", ICML, sec. 5):
-    every unit is connected to a fixed number of randomly chosen inputs, 15 there (the default here), so its
-    input sum has k terms whatever the layer's real fan-in, and units differ by which inputs they see.
-    Martens drew the non-zero weights from a unit Gaussian; the default ``stddev=1/sqrt(k)`` is this
-    course's choice, so that Var(output) = Var(input) for any fan-in (notebook 01 measures it).
+    each unit sees k = 15 randomly chosen inputs whatever the fan-in. Martens drew them from a unit Gaussian;
+    the default ``stddev=1/sqrt(k)`` is this course's choice, so that Var(output) = Var(input) (notebook 01).
     Works for Dense kernels (fan_in, units) and convolution kernels (..., in_channels, filters).
-    Introduced in notebook 01.
     """
 
     def __init__(self, k=15, stddev=None, seed=None):
@@ -78,10 +75,7 @@ SCHEMES = {
 
 
 def get(name, seed=None):
-    """A fresh Keras initializer for scheme `name` (see `SCHEMES`); an Initializer passes through.
-
-    Introduced in notebook 01.
-    """
+    """A fresh Keras initializer for scheme `name` (see `SCHEMES`); an Initializer passes through."""
     if isinstance(name, keras.initializers.Initializer):
         return name
     if name not in SCHEMES:
@@ -95,38 +89,28 @@ def describe(name):
     return SCHEMES[name][1]
 
 
-_INITIALIZER_ATTRIBUTES = {
-    "kernel": "kernel_initializer",
-    "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer",
-    "bias": "bias_initializer",
-    "gamma": "gamma_initializer",
-    "beta": "beta_initializer",
-    "moving_mean": "moving_mean_initializer",
-    "moving_variance": "moving_variance_initializer",
-    "embeddings": "embeddings_initializer",
-}
-
-
 def _fresh_value(layer, variable, seed):
-    # A seeded Keras initializer repeats its draw, so every re-initialized array gets its own seed.
-    initializer = getattr(layer, _INITIALIZER_ATTRIBUTES.get(variable.name, ""), None)
+    # Keras keeps a variable's initializer as <name>_initializer (kernel, bias, gamma, moving_mean, ...), except
+    # depthwise_kernel's and pointwise_kernel's (depthwise_, pointwise_initializer) and DepthwiseConv2D's kernel's.
+    name = variable.name.removesuffix("_kernel")
+    initializer = getattr(layer, f"{name}_initializer", None)
+    if initializer is None and name == "kernel":
+        initializer = getattr(layer, "depthwise_initializer", None)
     if initializer is None:
         initializer = keras.initializers.GlorotUniform() if len(variable.shape) > 1 else keras.initializers.Zeros()
     initializer = keras.initializers.get(initializer)
     settings = initializer.get_config()
-    if "seed" in settings:
+    if "seed" in settings:  # a seeded initializer repeats its draw: every array gets its own seed
         initializer = initializer.__class__.from_config({**settings, "seed": seed})
     return keras.ops.convert_to_numpy(initializer(variable.shape, dtype=variable.dtype))
 
 
 def reinitialize(layers, mode="random", seed=0):
-    """Give `layers` (a layer, a list of layers, or a model's layers) new weights, in place.
+    """Give `layers` (a layer, a list of layers, or a model's layers) new weights, in place (notebooks 04, 05).
 
     "random" draws every array again from its layer's own initializer. "mean_var" is the Mean Var Init of
     Raghu et al. (2019): each kernel (a trainable array with two or more axes) is drawn i.i.d. from a normal
     with the mean and standard deviation of its current values; other arrays are drawn as in "random".
-    Introduced in notebook 04 (re-initializing the upper layers) and used in notebook 05 (Transfusion).
     """
     if mode not in ("random", "mean_var"):
         raise ValueError(f"mode must be 'random' or 'mean_var', not {mode!r}")

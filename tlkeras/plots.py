@@ -1,6 +1,6 @@
 """Plots and tables the notebooks would rather show than print.
 
-Introduced in notebook 01 (`plot_histories`, `plot_layer_histograms`, `table`); the others say where.
+Introduced in notebook 01 (`plot_histories`, `plot_layer_histograms`, `table`); `confusion` and `roc` in 05.
 """
 
 import html
@@ -15,10 +15,7 @@ def _history_dict(history):
 
 
 def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
-    """Plot `metric` per epoch for several runs ({name: History or dict}) on one axis; dashed = validation.
-
-    Introduced in notebook 01; used in 02 and 06.
-    """
+    """Plot `metric` per epoch for several runs ({name: History or dict}) on one axis; dashed = validation."""
     if not histories:
         raise ValueError("plot_histories needs at least one run")
     ax = ax or plt.subplots(figsize=(7, 4))[1]
@@ -34,10 +31,8 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
             ax.plot(epochs, values[f"val_{metric}"], color=color, linestyle="--")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(
-        metric
-        + (" (dashed: validation)" if any(f"val_{metric}" in _history_dict(h) for h in histories.values()) else "")
-    )
+    validation = any(f"val_{metric}" in _history_dict(h) for h in histories.values())
+    ax.set_ylabel(metric + (" (dashed: validation)" if validation else ""))
     if logy:
         ax.set_yscale("log")
     ax.set_title(title or metric)
@@ -46,7 +41,7 @@ def plot_histories(histories, metric="loss", title=None, ax=None, logy=False):
 
 
 def plot_layer_histograms(arrays, title=""):
-    """One histogram per layer ({layer: array}), left to right from input to output (notebook 01)."""
+    """One histogram per layer ({layer: array}), left to right from input to output."""
     if not arrays:
         raise ValueError("plot_layer_histograms needs at least one layer")
     _, axes = plt.subplots(1, len(arrays), figsize=(2.2 * len(arrays), 2.2), sharey=True)
@@ -62,7 +57,7 @@ def plot_layer_histograms(arrays, title=""):
 
 
 class Table:
-    """Rows of dicts shown as an HTML table in Jupyter and as aligned text elsewhere."""
+    """Rows of dicts shown as an HTML table in Jupyter and as aligned text elsewhere (`table` makes one)."""
 
     def __init__(self, rows, floatfmt=".3f"):
         self.rows = list(rows)
@@ -90,40 +85,24 @@ class Table:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def table(rows, floatfmt=".3f"):
-    """A `Table` of `rows` (a list of dicts), for a results table (introduced in notebook 01, used in all)."""
-    return Table(rows, floatfmt)
+table = Table  # tlk.plots.table(rows, floatfmt=".3f"): a results table from a list of dicts
 
 
 def confusion(matrix, class_names, ax=None, title="Confusion matrix"):
-    """Row-normalised confusion matrix (the diagonal is each class's sensitivity), annotated with counts.
-
-    Introduced in notebook 05.
-    """
+    """Row-normalised confusion matrix (the diagonal is each class's sensitivity), annotated with counts."""
     matrix = np.asarray(matrix)
     ax = ax or plt.subplots(figsize=(5, 4.5))[1]
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, int(count), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
-    ticks = range(len(class_names))
-    ax.set(
-        xticks=ticks,
-        yticks=ticks,
-        xticklabels=class_names,
-        yticklabels=class_names,
-        xlabel="predicted",
-        ylabel="true",
-        title=title,
-    )
+    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)), xlabel="predicted", ylabel="true")
+    ax.set(xticklabels=class_names, yticklabels=class_names, title=title)
     return ax
 
 
 def roc(curves, ax=None, title="ROC"):
-    """ROC curves from {label: (false-positive rates, true-positive rates, AUC)} with the chance diagonal.
-
-    Introduced in notebook 05.
-    """
+    """ROC curves from {label: (false-positive rates, true-positive rates, AUC)} with the chance diagonal."""
     ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
     for label, (fpr, tpr, auc) in curves.items():
         ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")

@@ -6,6 +6,8 @@ import numbers
 import os
 import pathlib
 
+from tlkeras import cache
+
 RESULTS_ENV = "TLKERAS_RESULTS"
 _recorded = {}
 
@@ -13,7 +15,7 @@ _recorded = {}
 def _plain(value):
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy / tensor scalars
         value = value.item()
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, (bool, str)) or value is None:
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -25,11 +27,8 @@ def _plain(value):
 
 
 def record(name, value, verbose=True):
-    """Record `value` under `name` (e.g. "test_accuracy/he_normal") and return it unchanged.
-
-    When the runner sets ``$TLKERAS_RESULTS`` to a JSON file, the figure is also written there at
-    once, so nothing is lost if a later cell fails.
-    """
+    """Record `value` under `name` (e.g. "test_accuracy/he_normal") and return it unchanged. When the runner
+    sets ``$TLKERAS_RESULTS``, the figure goes into that JSON file at once: a later failing cell loses nothing."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError("a result needs a non-empty string name such as 'test_accuracy/he_normal'")
     plain = _plain(value)
@@ -37,12 +36,8 @@ def record(name, value, verbose=True):
     path = os.environ.get(RESULTS_ENV)
     if path:
         path = pathlib.Path(path)
-        stored = json.loads(path.read_text()) if path.exists() and path.stat().st_size else {}
-        stored[name] = plain
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2, sort_keys=True))
-        tmp.replace(path)
+        stored = {**(json.loads(path.read_text()) if path.exists() else {}), name: plain}
+        cache.atomic_write(path, lambda temporary: pathlib.Path(temporary).write_text(json.dumps(stored, indent=2)))
     if verbose:
         shown = f"{plain:.4f}" if isinstance(plain, float) else plain
         print(f"recorded {name} = {shown}")
