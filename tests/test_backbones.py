@@ -1,6 +1,7 @@
 """Tests for tlkeras.backbones: Keras' own file names and pins, checks, the plan and the search order, profiles,
 the stand-in, and the feature cache."""
 
+import dataclasses
 import os
 import re
 import shutil
@@ -211,6 +212,20 @@ def test_other_weights_image_size_labels_or_files_make_the_cache_stale(tmp_path)
     os.utime(paths[0], ns=(1, 1))  # a replaced file: other size and time
     changed = backbones.features(backbone, paths, labels, "train", folder=folder)
     assert "data_fingerprint" in changed.status
+
+
+def test_a_model_cut_from_a_backbone_is_cached_under_its_own_name(tmp_path):
+    """Notebook 05 caches features of the lower part of its backbone: ``dataclasses.replace(backbone, model=...,
+    name=...)`` keeps the weights' facts and preprocessing, under another name."""
+    import keras
+
+    paths, labels = _pets(tmp_path / "pets")
+    backbone = _tiny_backbone()
+    lower = keras.Model(backbone.model.input, backbone.model.get_layer("conv_pw_1_relu").output)
+    cut = dataclasses.replace(backbone, model=lower, name="mobilenet-conv_pw_1")
+    assert (cut.label, cut.input_size, cut.preprocess) == ("mobilenet-conv_pw_1_0.25", 32, backbone.preprocess)
+    entry = backbones.features(cut, paths, labels, "pets", folder=tmp_path / "features")
+    assert entry.path.name == "mobilenet-conv_pw_1_0.25-pets.npz" and entry["features"].shape[1:] == (16, 16, 16)
 
 
 def test_a_half_written_cache_is_never_a_hit(tmp_path):

@@ -61,15 +61,19 @@ class Weights:
 
 @dataclasses.dataclass
 class Backbone:
-    """A built backbone: the Keras `model` and the `Weights` it was built from, whose facts it shows."""
+    """A built backbone: the Keras `model`, the `Weights` it was built from (whose facts it shows), and its `name`:
+    the network's, or its own for a model cut from it (``dataclasses.replace``), so its cached features are too."""
 
     model: object
     weights: Weights
+    name: str | None = None
 
-    name = property(lambda self: self.weights.name)
+    def __post_init__(self):
+        self.name = self.name or self.weights.name
+
     alpha = property(lambda self: self.weights.alpha)
     input_size = property(lambda self: self.weights.input_size)
-    label = property(lambda self: self.weights.label)
+    label = property(lambda self: _label(self.name, self.alpha))
     requested = property(lambda self: self.weights.requested)
     note = property(lambda self: self.weights.note)
     pretrained = property(lambda self: self.weights.path is not None)
@@ -79,7 +83,7 @@ class Backbone:
         """The network's own `preprocess_input` (it takes float images in 0..255)."""
         import keras
 
-        return getattr(keras.applications, self.name).preprocess_input
+        return getattr(keras.applications, self.weights.name).preprocess_input
 
 
 def split_name(name, alpha=None):
