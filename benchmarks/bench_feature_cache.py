@@ -93,7 +93,6 @@ def main():
             splits.paths("train"),
             splits.labels("train"),
             "cats_vs_dogs-train",
-            batch_size=args.batch_size,
             folder=cache,
         )
         head.fit(found["features"], found["labels"], batch_size=args.batch_size, epochs=epochs, verbose=0)
