@@ -1,4 +1,4 @@
-"""Training helpers: a fit that survives interruption, per-layer-group learning rates, timers, optimizer reset.
+"""Training helpers: a fit that survives interruption, per-layer-group learning rates, epoch timer, resets.
 
 The notebooks call `model.compile` and `model.fit` themselves; these helpers only wrap what is repeated.
 """
@@ -80,18 +80,6 @@ def layer_rate_optimizer(optimizer, groups):
 
     LayerRateOptimizer.__name__ = f"LayerRate{base.__name__}"
     return LayerRateOptimizer.from_config(optimizer.get_config())
-
-
-class Timer:
-    """Context manager measuring wall-clock seconds: ``with Timer() as t: ...; t.seconds``."""
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        return False
 
 
 def snapshot(layers):
