@@ -158,6 +158,9 @@ def test_readme_module_table_matches_the_package():
     """README's "The package" table lists every module of tlkeras/ with its current line count."""
     rows = re.findall(r"^\| `tlk\.(\w+)` \| (\d+) \|", (ROOT / "README.md").read_text(), flags=re.M)
     listed = {name: int(lines) for name, lines in rows}
-    actual = {path.stem: len(path.read_text().splitlines())
-              for path in (ROOT / "tlkeras").glob("*.py") if not path.stem.startswith("_")}
+    actual = {
+        path.stem: len(path.read_text().splitlines())
+        for path in (ROOT / "tlkeras").glob("*.py")
+        if not path.stem.startswith("_")
+    }
     assert listed == actual, "update the README's module table (module: lines)"
