@@ -15,7 +15,13 @@ def _photo(path, size=(40, 32), mode="RGB", fmt="JPEG", seed=0):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(pixels).convert(mode).save(path, fmt)
+    # Pillow 10 cannot convert RGB to I;16, so a 16-bit image is built from 16-bit values
+    image = (
+        Image.fromarray(pixels[..., 0].astype(np.uint16) * 257)
+        if mode == "I;16"
+        else Image.fromarray(pixels).convert(mode)
+    )
+    image.save(path, fmt)
     return path
 
 
@@ -32,7 +38,9 @@ def test_good_files_and_odd_ones_tensorflow_decodes_pass(tmp_path):
     assert images.check_image(_photo(tmp_path / "gray.jpg", mode="L")) is None
     assert images.check_image(_photo(tmp_path / "png.jpg", fmt="PNG")) is None
     assert images.check_image(_photo(tmp_path / "gif.jpg", mode="P", fmt="GIF")) is None
-    assert images.check_image(_photo(tmp_path / "deep.png", mode="I;16", fmt="PNG")).startswith("I;16 (16/32-bit)")
+    assert images.check_image(_photo(tmp_path / "deep.png", mode="I;16", fmt="PNG")).endswith(
+        "(16/32-bit) PNG is not supported"
+    )  # Pillow 10 opens it as "I", later ones as "I;16"
 
 
 def test_readable_skips_bad_files_with_a_reason(tmp_path):

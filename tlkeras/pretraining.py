@@ -22,6 +22,8 @@ def autoencoder(
     ``hidden_<index>``, so a pretrained encoder differs from that layer only by its training. With
     ``noise_stddev > 0`` the input is corrupted during training only: a denoising autoencoder (Vincent et al. 2008).
     """
+    if int(input_dim) < 1 or int(units) < 1:  # Keras 3.10-3.11 would build a zero-width layer without a word
+        raise ValueError(f"input_dim and units must be positive, got {input_dim} and {units}")
     inputs = keras.Input(shape=(int(input_dim),), name=f"input_{index}")
     x = keras.layers.GaussianNoise(noise_stddev, seed=seed, name=f"noise_{index}")(inputs) if noise_stddev else inputs
     code = keras.layers.Dense(
