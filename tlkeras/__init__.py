@@ -27,4 +27,4 @@ from tlkeras import (  # noqa: F401  (the modules are the package's attributes: 
 from tlkeras.config import setup  # noqa: F401
 from tlkeras.results import record  # noqa: F401
 
-__version__ = "0.3.0"  # the Setup cells install the tag v<__version__> (tests/test_colab.py)
+__version__ = "0.4.0"  # the Setup cells install the tag v<__version__> (tests/test_colab.py)
