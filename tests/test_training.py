@@ -296,3 +296,13 @@ def test_epoch_timer_times_every_epoch_and_prints_a_line_per_epoch_with_a_label(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["demo epoch 1/3", "demo epoch 2/3", "demo epoch 3/3"]
     assert "loss" in lines[0] and lines[0].endswith(" s)")
+
+
+def test_epoch_timer_reads_the_clock_it_is_given():
+    ticks = iter([0.0, 2.5, 10.0, 11.0])  # epoch 1 from 0 to 2.5, epoch 2 from 10 to 11
+    timer = training.epoch_timer(clock=lambda: next(ticks))
+    timer.on_train_begin()
+    for epoch in range(2):
+        timer.on_epoch_begin(epoch)
+        timer.on_epoch_end(epoch)
+    assert timer.seconds == [2.5, 1.0]
